@@ -29,6 +29,9 @@ class File {
   // Takes an exclusive advisory lock held until the File is destroyed;
   // kBusy when another writer holds it.
   virtual Status lock_exclusive() = 0;
+  // Hints that [off, off+len) is complete and may go to disk now, so a later
+  // sync() has less to wait for. Optional.
+  virtual void start_writeback(uint64_t /*off*/, uint64_t /*len*/) {}
 };
 
 enum class OpenMode { kReadOnly, kReadWrite, kCreateExclusive };

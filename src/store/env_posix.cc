@@ -66,6 +66,10 @@ class PosixFile final : public File {
     return Error::io("reserve space in " + path_);
   }
 
+  void start_writeback(uint64_t off, uint64_t len) override {
+    ::sync_file_range(fd_.get(), static_cast<off_t>(off), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
+  }
+
   Status lock_exclusive() override {
     if (::flock(fd_.get(), LOCK_EX | LOCK_NB) == 0) return Status::Ok();
     if (errno == EWOULDBLOCK) return Error(ErrorKind::kBusy, path_ + " is in use by another frost process");

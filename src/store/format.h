@@ -43,7 +43,7 @@ struct Superblock {
   uint64_t created_ns;      // CLOCK_REALTIME at creation
   uint8_t default_codec;    // Codec for new pages
   uint8_t reserved0[7];
-  uint64_t reserved1[4];
+  uint64_t reserved1[6];
   uint64_t checksum;        // XXH3-64 of all bytes before this field
 };
 static_assert(sizeof(Superblock) == 152);
@@ -143,7 +143,7 @@ struct CommitRecord {
   uint64_t page_count;    // present pages, zero pages included
   uint64_t bytes_written; // record bytes this snapshot added to the log
 };
-static_assert(sizeof(CommitRecord) == 96);
+static_assert(sizeof(CommitRecord) == 88);
 
 enum class OpKind : uint32_t {
   kDelete = 1,        // snapshot
@@ -191,7 +191,7 @@ struct CheckpointHeader {
   uint64_t reserved[4];
   uint64_t header_checksum;   // XXH3-64 of all bytes before this field
 };
-static_assert(sizeof(CheckpointHeader) == 192);
+static_assert(sizeof(CheckpointHeader) == 176);
 
 struct OwnerRecord {
   uint32_t id;
@@ -213,7 +213,7 @@ struct SnapshotRecord {
   uint64_t page_count;
   uint64_t bytes_written;
 };
-static_assert(sizeof(SnapshotRecord) == 96);
+static_assert(sizeof(SnapshotRecord) == 88);
 inline constexpr uint32_t kSnapshotPinned = 1;
 
 enum class SegmentState : uint8_t { kFree = 0, kUsed = 1 };

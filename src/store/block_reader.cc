@@ -1,0 +1,69 @@
+#include "store/block_reader.h"
+
+#include <string>
+
+#include "store/checksum.h"
+#include "store/codec.h"
+
+namespace frost::store {
+
+BlockReader::BlockReader(const File* file, Geometry geo, bool ignore_checksums, size_t cache_nodes)
+    : file_(file), geo_(geo), ignore_checksums_(ignore_checksums), cache_nodes_(cache_nodes) {}
+
+Result<std::vector<uint8_t>> BlockReader::read_record(const IndexEntry& e) const {
+  uint64_t off = e.offset();
+  uint32_t len = e.length();
+  if (e.zero() || len == 0 || !geo_.in_segments(off, len) ||
+      geo_.segment_of(off) != geo_.segment_of(off + len - 1))
+    return Error::corruption("index points outside the log (offset " + std::to_string(off) + ")");
+  std::vector<uint8_t> buf(len);
+  FROST_ASSIGN(size_t got, file_->read_at(off, buf.data(), len));
+  if (got != len) return Error::corruption("record at offset " + std::to_string(off) + " is past the end of the file");
+  if (!ignore_checksums_ && checksum(buf.data(), len) != e.checksum)
+    return Error::corruption("checksum mismatch in record at offset " + std::to_string(off));
+  return buf;
+}
+
+Status BlockReader::read_page(const IndexEntry& e, std::span<uint8_t, kPageSize> out) const {
+  if (e.zero()) {
+    std::fill(out.begin(), out.end(), 0);
+    return Status::Ok();
+  }
+  FROST_ASSIGN(auto bytes, read_record(e));
+  auto st = decompress_block(e.codec(), bytes, out);
+  if (!st.ok()) return st.error().context("page at offset " + std::to_string(e.offset()));
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const Node>> BlockReader::load_node(const IndexEntry& e, int level, Tree tree) const {
+  Key key{e.offset(), e.checksum};
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = young_.find(key); it != young_.end() && it->second->level == level && it->second->tree == tree) return it->second;
+    if (auto it = old_.find(key); it != old_.end() && it->second->level == level && it->second->tree == tree) {
+      auto n = it->second;
+      young_[key] = n;
+      return n;
+    }
+  }
+  if (e.zero() || e.codec() != Codec::kNone) return Error::corruption("index node pointer is malformed");
+  FROST_ASSIGN(auto bytes, read_record(e));
+  auto node = decode_node(bytes, level, tree);
+  if (!node.ok()) return node.error().context("node at offset " + std::to_string(e.offset()));
+  auto shared = std::make_shared<const Node>(std::move(node).value());
+  std::lock_guard lock(mu_);
+  if (young_.size() >= cache_nodes_ / 2) {
+    old_ = std::move(young_);
+    young_.clear();
+  }
+  young_[key] = shared;
+  return shared;
+}
+
+void BlockReader::clear_cache() {
+  std::lock_guard lock(mu_);
+  young_.clear();
+  old_.clear();
+}
+
+}  // namespace frost::store

@@ -1,0 +1,197 @@
+// Creating a store, opening it, and recovery: the newest valid checkpoint,
+// then roll-forward through the partials written after it.
+#include <sys/random.h>
+
+#include <cstring>
+
+#include "store/checkpoint.h"
+#include "store/checksum.h"
+#include "store/log_reader.h"
+#include "store/store_impl.h"
+
+namespace frost::store {
+namespace {
+
+Status validate_options(const StoreOptions& opt) {
+  if (opt.segment_size % kBlockSize != 0 || opt.segment_size < 4 * kBlockSize || opt.segment_size > (1ull << 30))
+    return Error::invalid("segment size must be a multiple of 4 KiB between 16 KiB and 1 GiB");
+  if (opt.capacity / opt.segment_size < 4) return Error::invalid("capacity must hold at least 4 segments");
+  if (opt.capacity / opt.segment_size > (1ull << 24)) return Error::invalid("capacity holds too many segments");
+  if (opt.max_snapshots == 0) return Error::invalid("max_snapshots must be positive");
+  return Status::Ok();
+}
+
+std::string dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+Status StoreImpl::initialise(File& file, Env& env, const std::string& path, const StoreOptions& opt) {
+  FROST_TRY(validate_options(opt));
+  Superblock sb{};
+  sb.magic = kSuperMagic;
+  sb.version = kFormatVersion;
+  sb.block_size = kBlockSize;
+  if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != sizeof(sb.uuid)) return Error::io("getrandom");
+  sb.segment_size = opt.segment_size;
+  sb.segment_count = opt.capacity / opt.segment_size;
+  uint64_t owners_budget = uint64_t(opt.max_snapshots) / 2 * (sizeof(OwnerRecord) + 64);
+  sb.cr_size = align_up(sizeof(CheckpointHeader) + uint64_t(opt.max_snapshots) * sizeof(SnapshotRecord) +
+                            owners_budget + sb.segment_count * sizeof(SegmentUsage),
+                        kBlockSize);
+  sb.cr_offset[0] = kBlockSize;
+  sb.cr_offset[1] = kBlockSize + sb.cr_size;
+  sb.segment_base = kBlockSize + 2 * sb.cr_size;
+  sb.created_ns = wall_ns();
+  sb.default_codec = uint8_t(opt.compression);
+  sb.checksum = struct_checksum(sb);
+
+  // The log starts in segment 0 with segment 1 reserved as its successor.
+  CheckpointData cp;
+  cp.catalog.clear(opt.default_retention);
+  cp.segments.resize(sb.segment_count);
+  for (uint32_t s : {0u, 1u}) cp.segments[s].state = uint8_t(SegmentState::kUsed);
+  cp.header.cp_seq = 1;
+  cp.header.log_seq = 1;
+  cp.header.prev_hash = checksum(sb.uuid, sizeof(sb.uuid));
+  cp.header.head_segment = 0;
+  cp.header.head_offset = 0;
+  cp.header.next_segment = 1;
+  cp.header.written_ns = sb.created_ns;
+  FROST_ASSIGN(auto cp_bytes, encode_checkpoint(cp, sb));
+
+  FROST_TRY(file.reserve(0, sb.segment_base + 2 * sb.segment_size));
+  std::vector<uint8_t> block(kBlockSize, 0);
+  std::memcpy(block.data(), &sb, sizeof(sb));
+  FROST_TRY(file.write_at(0, block.data(), block.size()));
+  FROST_TRY(file.write_at(sb.cr_offset[0], cp_bytes.data(), cp_bytes.size()));
+  FROST_TRY(file.sync());
+  return env.sync_dir(dir_of(path));
+}
+
+Result<Superblock> StoreImpl::find_superblock() {
+  Superblock sb;
+  FROST_ASSIGN(size_t got, file_->read_at(0, &sb, sizeof(sb)));
+  Status st = got == sizeof(sb) ? validate_superblock(sb) : Status(Error::corruption("file too short for a store"));
+  if (st.ok() && (opt_.ignore_checksums || sb.checksum == struct_checksum(sb))) return sb;
+  if (st.ok()) st = Error::corruption("superblock checksum mismatch");
+  if (st.error().is(ErrorKind::kUnsupported)) return st.error();
+
+  // Every partial header carries the superblock fields: look for one.
+  FROST_ASSIGN(uint64_t size, file_->size());
+  std::vector<uint8_t> buf(1 << 20);
+  for (uint64_t off = kBlockSize; off < size; off += buf.size()) {
+    FROST_ASSIGN(size_t n, file_->read_at(off, buf.data(), buf.size()));
+    for (size_t i = 0; i + sizeof(PartialHeader) <= n; i += kBlockSize) {
+      PartialHeader h;
+      std::memcpy(&h, buf.data() + i, sizeof(h));
+      if (h.magic != kPartialMagic || h.header_checksum != struct_checksum(h)) continue;
+      if (!validate_superblock(h.super).ok() || h.super.checksum != struct_checksum(h.super)) continue;
+      if (h.super.segment_base + uint64_t(h.segment) * h.super.segment_size + h.offset != off + i) continue;
+      open_damage_.push_back("superblock: " + st.error().message() + " (recovered from the copy in segment " +
+                             std::to_string(h.segment) + ")");
+      return h.super;
+    }
+  }
+  return st.error();
+}
+
+Status StoreImpl::open() {
+  FROST_ASSIGN(file_, opt_.env->open_file(path_, opt_.read_only ? OpenMode::kReadOnly : OpenMode::kReadWrite));
+  if (!opt_.read_only) FROST_TRY(file_->lock_exclusive());
+  FROST_ASSIGN(sb_, find_superblock());
+  geo_ = Geometry{sb_.segment_base, sb_.segment_size, sb_.segment_count};
+  if (!opt_.read_only && !open_damage_.empty()) {
+    // Put the good superblock back so the next open does not need the scan.
+    std::vector<uint8_t> block(kBlockSize, 0);
+    std::memcpy(block.data(), &sb_, sizeof(sb_));
+    FROST_TRY(file_->write_at(0, block.data(), block.size()));
+  }
+
+  std::optional<CheckpointData> best;
+  for (int region = 0; region < 2; region++) {
+    auto cp = read_checkpoint(*file_, sb_, region, opt_.ignore_checksums);
+    if (!cp.ok()) {
+      open_notes_.push_back(cp.error().message());
+      continue;
+    }
+    if (!best || cp->header.cp_seq > best->header.cp_seq) best = std::move(cp).value();
+  }
+  if (!best) return Error::corruption("both checkpoint regions of " + path_ + " are damaged");
+
+  cp_seq_ = best->header.cp_seq;
+  catalog_ = std::move(best->catalog);
+  segments_.reset(std::move(best->segments));
+  log_bytes_base_ = best->header.bytes_written;
+  bytes_new_ = best->header.bytes_new;
+  bytes_cleaned_ = best->header.bytes_cleaned;
+  gc_runs_ = best->header.gc_runs;
+  reader_ = std::make_unique<BlockReader>(file_.get(), geo_, opt_.ignore_checksums);
+  log_ = std::make_unique<LogWriter>(file_.get(), sb_, &segments_, opt_.gc_reserve_segments);
+
+  uint64_t replayed = 0;
+  FROST_TRY(roll_forward(best->header, &replayed));
+  if (replayed > 0) {
+    auto live = count_live(&open_damage_, nullptr);
+    for (uint32_t s = 0; s < live.size(); s++) segments_.set_live(s, live[s]);
+  }
+  log_bytes_at_checkpoint_ = log_->bytes_written();
+  if (replayed > 0 && !opt_.read_only) {
+    std::lock_guard lock(write_mu_);
+    FROST_TRY(checkpoint_locked());
+  }
+  return Status::Ok();
+}
+
+Status StoreImpl::roll_forward(const CheckpointHeader& from, uint64_t* replayed) {
+  LogPosition pos{from.head_segment, from.head_offset, from.next_segment, from.log_seq, from.prev_hash};
+  ReadOptions ro{true, opt_.ignore_checksums};
+  uint64_t max_epoch = 0, replayed_bytes = 0;
+  auto chained = [&](const Result<Partial>& p) {
+    return p.ok() && p->header.seq == pos.seq && p->header.prev_hash == pos.prev_hash;
+  };
+  for (;;) {
+    Result<Partial> p = Error::not_found("no room");
+    if (uint64_t(pos.offset) + 2 * kBlockSize <= sb_.segment_size) p = read_partial(*file_, sb_, pos.segment, pos.offset, ro);
+    if (!chained(p) && pos.next_segment != kNoSegment) {
+      auto q = read_partial(*file_, sb_, pos.next_segment, 0, ro);
+      if (chained(q)) p = std::move(q);
+    }
+    if (!chained(p)) break;
+    const PartialHeader& h = p->header;
+    for (const auto& e : p->entries) {
+      max_epoch = std::max(max_epoch, e.epoch);
+      auto rec = p->record(e);
+      Status st;
+      if (e.kind == uint8_t(RecordKind::kCommit)) {
+        CommitRecord c;
+        if (rec.size() < sizeof(c)) continue;
+        std::memcpy(&c, rec.data(), sizeof(c));
+        if (rec.size() != sizeof(c) + c.owner_name_length) st = Error::corruption("commit record has a bad length");
+        else st = catalog_.apply_commit(c, std::string(reinterpret_cast<const char*>(rec.data()) + sizeof(c), c.owner_name_length));
+      } else if (e.kind == uint8_t(RecordKind::kOp)) {
+        OpRecord op;
+        if (rec.size() != sizeof(op)) st = Error::corruption("op record has a bad length");
+        else {
+          std::memcpy(&op, rec.data(), sizeof(op));
+          st = catalog_.apply_op(op);
+        }
+      }
+      if (!st.ok()) open_damage_.push_back("log seq " + std::to_string(h.seq) + ": " + st.error().message());
+    }
+    segments_.mark_written(h.segment, h.seq);
+    pos = LogPosition{h.segment, h.offset + h.length, h.next_segment, h.seq + 1, h.header_checksum};
+    replayed_bytes += h.length;
+    (*replayed)++;
+  }
+  if (pos.next_segment != kNoSegment) segments_.mark_written(pos.next_segment, 0);
+  catalog_.next_snapshot = std::max(catalog_.next_snapshot, max_epoch + 1);
+  log_bytes_base_ += replayed_bytes;
+  log_->reset(pos);
+  return Status::Ok();
+}
+
+}  // namespace frost::store
