@@ -160,7 +160,15 @@ struct Builder {
     uint64_t last = base + slot_span(level) * kFanout - 1;
     bool removes = removed.overlaps(base, last);
     if (b == e && !removes) return parent;
-    if (b == e && removed.covers(base, last)) return IndexEntry{};
+    if (b == e && removed.covers(base, last)) {
+      if (!parent.empty()) {
+        FROST_TRY(walk(src, tree, parent, level, base, [&](uint64_t, const IndexEntry&) {
+          out.page_delta--;
+          return Status::Ok();
+        }));
+      }
+      return IndexEntry{};
+    }
 
     Node node;
     node.level = uint8_t(level);
@@ -183,6 +191,7 @@ struct Builder {
         FROST_ASSIGN(next, build(level - 1, cbase, node.slot[i], b, ce));
       }
       if (!(next == node.slot[i])) {
+        if (level == 0) out.page_delta += int(node.slot[i].empty()) - int(next.empty());
         node.slot[i] = next;
         changed = true;
       }

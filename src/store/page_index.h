@@ -87,6 +87,7 @@ struct IndexBuild {
   IndexEntry root;
   uint64_t nodes_written = 0;
   uint64_t node_bytes = 0;
+  int64_t page_delta = 0;  // present keys gained (or lost) against the parent
   std::vector<IndexEntry> new_nodes;
 };
 Result<IndexBuild> index_build(const NodeSource& src, NodeSink& sink, Tree tree, IndexEntry parent,

@@ -186,11 +186,7 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
   FROST_ASSIGN(IndexBuild pages, index_build(*reader_, page_sink, Tree::kPages, w.parent_root, w.puts, w.removed));
   LogNodeSink meta_sink(appender, Tree::kMeta, w.owner, id);
   FROST_ASSIGN(IndexBuild meta, index_build(*reader_, meta_sink, Tree::kMeta, IndexEntry{}, w.meta, RangeSet{}));
-  uint64_t page_count = 0;
-  FROST_TRY(index_walk(*reader_, Tree::kPages, pages.root, [&](uint64_t, const IndexEntry&) {
-    page_count++;
-    return Status::Ok();
-  }));
+  uint64_t page_count = uint64_t(int64_t(w.parent_pages) + pages.page_delta);
 
   CommitRecord c{};
   c.snapshot = id;
