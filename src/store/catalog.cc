@@ -114,14 +114,17 @@ const SnapshotRecord* Catalog::snapshot(uint64_t id) const {
   return it == snaps_.end() ? nullptr : &it->second;
 }
 
-std::vector<uint64_t> Catalog::retention_victims(uint32_t owner_id, const std::vector<uint64_t>& keep) const {
+std::vector<uint64_t> Catalog::retention_victims(uint32_t owner_id, const std::vector<uint64_t>& keep,
+                                                 uint64_t incoming) const {
   std::vector<uint64_t> out;
   const OwnerEntry* o = owner(owner_id);
   if (!o) return out;
   size_t k = retention_of(*o);
-  const auto& v = o->snapshots;
+  std::vector<uint64_t> v = o->snapshots;
+  if (incoming) v.push_back(incoming);
   if (v.size() <= k) return out;
   for (size_t i = 0; i + k < v.size(); i++) {
+    if (v[i] == incoming) continue;
     const auto& s = snaps_.at(v[i]);
     if (s.flags & kSnapshotPinned) continue;
     if (std::find(keep.begin(), keep.end(), v[i]) != keep.end()) continue;

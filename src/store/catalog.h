@@ -42,9 +42,11 @@ class Catalog {
   uint32_t default_retention() const { return default_retention_; }
   void set_default_retention(uint32_t k) { default_retention_ = k; }
 
-  // Snapshots of the owner that retention removes now: beyond the newest K,
-  // neither pinned nor in `keep`.
-  std::vector<uint64_t> retention_victims(uint32_t owner, const std::vector<uint64_t>& keep) const;
+  // Snapshots of the owner that retention removes: beyond the newest K,
+  // neither pinned nor in `keep`. `incoming`, when not 0, is a snapshot about
+  // to be committed, counted as the newest.
+  std::vector<uint64_t> retention_victims(uint32_t owner, const std::vector<uint64_t>& keep,
+                                          uint64_t incoming = 0) const;
 
   uint64_t next_snapshot = 1;
   uint32_t next_owner = 1;

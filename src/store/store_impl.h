@@ -94,6 +94,8 @@ class StoreImpl {
   void account(const IndexEntry& e, int64_t sign);
   Status forget_snapshot(SnapshotId id);  // catalog + usage, state_mu_ held
   Status apply_ops_locked(const std::vector<OpRecord>& ops);
+  Status append_ops(const std::vector<OpRecord>& ops);
+  Status apply_ops_in_memory(const std::vector<OpRecord>& ops);  // state_mu_ held
   SnapshotRecord snapshot_copy(SnapshotId id, bool* found) const;
   Result<IndexBuild> build_meta(WriterState& w, SnapshotId id);
   Status roll_forward(const CheckpointHeader& from, uint64_t* replayed);

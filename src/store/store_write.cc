@@ -203,6 +203,24 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
   std::memcpy(rec.data(), &c, sizeof(c));
   std::memcpy(rec.data() + sizeof(c), w.owner_name.data(), w.owner_name.size());
   FROST_TRY(append(RecordSpec{RecordKind::kCommit, Tree::kPages, 0, Codec::kNone, w.owner, id, id}, rec));
+
+  // Retention: the oldest snapshots beyond K go in the same durable write,
+  // unless pinned or held.
+  std::vector<OpRecord> deletes;
+  {
+    std::vector<uint64_t> keep;
+    {
+      // The parent is held by this writer only to keep the cleaner away while
+      // we build on it; that hold must not stop retention.
+      std::lock_guard hl(hold_mu_);
+      for (auto& [h, n] : holds_)
+        if (n > (h == w.parent ? 1 : 0)) keep.push_back(h);
+    }
+    std::shared_lock sl(state_mu_);
+    for (uint64_t v : catalog_.retention_victims(w.owner, keep, id))
+      deletes.push_back(OpRecord{uint32_t(OpKind::kDelete), w.owner, v});
+  }
+  FROST_TRY(append_ops(deletes));
   FROST_TRY(sync_or_fail());
 
   {
@@ -212,25 +230,12 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
     for (const auto& [i, e] : w.meta) account(e, +1);
     for (const auto& e : pages.new_nodes) account(e, +1);
     for (const auto& e : meta.new_nodes) account(e, +1);
+    FROST_TRY(apply_ops_in_memory(deletes));
   }
   if (w.parent) release(w.parent);
-  uint32_t owner = w.owner;
   std::string name = w.owner_name;
   writers_.erase(it);
   forget_pending_owner(name);
-
-  // Retention: the oldest snapshots beyond K go, unless pinned or held.
-  std::vector<OpRecord> deletes;
-  {
-    std::shared_lock sl(state_mu_);
-    std::vector<uint64_t> keep;
-    {
-      std::lock_guard hl(hold_mu_);
-      for (auto& [h, n] : holds_) keep.push_back(h);
-    }
-    for (uint64_t v : catalog_.retention_victims(owner, keep)) deletes.push_back(OpRecord{uint32_t(OpKind::kDelete), owner, v});
-  }
-  if (!deletes.empty()) FROST_TRY(apply_ops_locked(deletes));
   if (log_->bytes_written() - log_bytes_at_checkpoint_ >= opt_.checkpoint_every_bytes) FROST_TRY(checkpoint_locked());
   FROST_TRY(maybe_auto_gc());
   return id;
@@ -261,19 +266,28 @@ Status StoreImpl::forget_snapshot(SnapshotId id) {
   return Status::Ok();
 }
 
-Status StoreImpl::apply_ops_locked(const std::vector<OpRecord>& ops) {
+Status StoreImpl::append_ops(const std::vector<OpRecord>& ops) {
   for (const auto& op : ops) {
     std::span<const uint8_t> b(reinterpret_cast<const uint8_t*>(&op), sizeof(op));
     FROST_TRY(append(RecordSpec{RecordKind::kOp, Tree::kPages, 0, Codec::kNone, op.owner, op.snapshot, op.snapshot}, b,
                      false));
   }
-  FROST_TRY(sync_or_fail());
-  std::unique_lock sl(state_mu_);
+  return Status::Ok();
+}
+
+Status StoreImpl::apply_ops_in_memory(const std::vector<OpRecord>& ops) {
   for (const auto& op : ops) {
     if (OpKind(op.op) == OpKind::kDelete) FROST_TRY(forget_snapshot(op.snapshot));
     FROST_TRY(catalog_.apply_op(op));
   }
   return Status::Ok();
+}
+
+Status StoreImpl::apply_ops_locked(const std::vector<OpRecord>& ops) {
+  FROST_TRY(append_ops(ops));
+  FROST_TRY(sync_or_fail());
+  std::unique_lock sl(state_mu_);
+  return apply_ops_in_memory(ops);
 }
 
 Status StoreImpl::write_ops(std::vector<OpRecord> ops) {
