@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "store/checksum.h"
 #include "store/log_reader.h"
 #include "store/store_impl.h"
 
@@ -157,7 +158,10 @@ Result<bool> Cleaner::is_live(const SummaryEntry& e, uint64_t file_offset, bool*
 }
 
 Result<bool> Cleaner::collect(uint32_t seg, std::vector<LiveBlock>* live) {
-  auto partials = read_segment(*s_.file_, s_.sb_, seg, ReadOptions{true, s_.opt_.ignore_checksums});
+  // Record checksums are checked one by one below, so that one damaged record
+  // does not hide the partials after it.
+  auto partials = read_segment(*s_.file_, s_.sb_, seg, ReadOptions{false, s_.opt_.ignore_checksums});
+  uint64_t found = 0;
   for (const auto& p : partials) {
     for (const auto& e : p.entries) {
       if (e.kind != uint8_t(RecordKind::kPage) && e.kind != uint8_t(RecordKind::kNode)) continue;
@@ -167,9 +171,16 @@ Result<bool> Cleaner::collect(uint32_t seg, std::vector<LiveBlock>* live) {
       if (held) return false;
       if (!is) continue;
       auto rec = p.record(e);
+      // A damaged live block stays where it is, for fsck to name: copying it
+      // would only move the damage.
+      if (!s_.opt_.ignore_checksums && checksum(rec.data(), rec.size()) != e.checksum) return false;
+      found += record_footprint(e.length);
       live->push_back(LiveBlock{e, off, std::vector<uint8_t>(rec.begin(), rec.end())});
     }
   }
+  // Fewer live bytes than the usage table counts means some summary could not
+  // be read: freeing the segment could lose data, so leave it alone.
+  if (found < s_.segments_.get(seg).live_bytes) return false;
   return true;
 }
 
