@@ -113,6 +113,12 @@ Result<GcReport> Cleaner::run(bool explicit_run) {
     }
     if (!*ok) continue;
     st = relocate(live, &report);
+    if (!st.ok() && st.error().is(ErrorKind::kNoSpace)) {
+      // Out of room to copy into: the segments cleaned so far still count;
+      // this one's copies are garbage that no root names.
+      st = Status::Ok();
+      break;
+    }
     if (!st.ok()) break;
     cleaned.push_back(seg);
   }

@@ -67,6 +67,10 @@ struct PartialHeader {
   uint64_t header_checksum;   // XXH3-64 of all bytes before this field
 };
 static_assert(sizeof(PartialHeader) == 256);
+// Records start right after the header; a partial is a whole number of blocks,
+// so the smallest (one op record) takes one 4 KiB block.
+inline constexpr uint32_t kPartialHeaderSize = sizeof(PartialHeader);
+inline constexpr uint32_t kMinPartial = kBlockSize;
 
 enum class RecordKind : uint8_t {
   kPage = 1,        // one 4 KiB page (or meta chunk), maybe compressed

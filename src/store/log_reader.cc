@@ -20,10 +20,10 @@ Status validate_header(const PartialHeader& h, const Superblock& sb, uint32_t se
   if (std::memcmp(h.super.uuid, sb.uuid, sizeof(sb.uuid)) != 0) return bad(segment, offset, "header of another store");
   if (h.segment != segment || h.offset != offset) return bad(segment, offset, "header names another place");
   uint64_t room = sb.segment_size - offset;
-  if (h.length < 2 * kBlockSize || h.length % kBlockSize != 0 || h.length > room)
+  if (h.length < kMinPartial || h.length % kBlockSize != 0 || h.length > room)
     return bad(segment, offset, "bad partial length");
   if (h.data_length % kRecordAlign != 0) return bad(segment, offset, "misaligned data length");
-  uint64_t need = uint64_t(kBlockSize) + h.data_length + uint64_t(h.entry_count) * sizeof(SummaryEntry);
+  uint64_t need = uint64_t(kPartialHeaderSize) + h.data_length + uint64_t(h.entry_count) * sizeof(SummaryEntry);
   if (h.entry_count == 0 || need > h.length) return bad(segment, offset, "summary does not fit the partial");
   if (h.next_segment != kNoSegment && h.next_segment >= sb.segment_count)
     return bad(segment, offset, "next segment out of range");
@@ -31,7 +31,7 @@ Status validate_header(const PartialHeader& h, const Superblock& sb, uint32_t se
 }
 
 Status validate_entry(const SummaryEntry& e, const PartialHeader& h, uint32_t segment) {
-  uint64_t data_begin = uint64_t(h.offset) + kBlockSize;
+  uint64_t data_begin = uint64_t(h.offset) + kPartialHeaderSize;
   uint64_t data_end = data_begin + h.data_length;
   if (e.kind < uint8_t(RecordKind::kPage) || e.kind > uint8_t(RecordKind::kOp))
     return bad(segment, h.offset, "summary entry of unknown kind");
@@ -63,21 +63,19 @@ Status validate_superblock(const Superblock& sb) {
 
 Result<Partial> read_partial(const File& file, const Superblock& sb, uint32_t segment, uint32_t offset,
                              const ReadOptions& opt) {
-  if (segment >= sb.segment_count || uint64_t(offset) + 2 * kBlockSize > sb.segment_size)
+  if (segment >= sb.segment_count || uint64_t(offset) + kMinPartial > sb.segment_size)
     return bad(segment, offset, "position outside the store");
   Partial p;
   p.file_offset = sb.segment_base + uint64_t(segment) * sb.segment_size + offset;
-  uint8_t head[kBlockSize];
-  FROST_ASSIGN(size_t got, file.read_at(p.file_offset, head, kBlockSize));
+  FROST_ASSIGN(size_t got, file.read_at(p.file_offset, &p.header, sizeof(PartialHeader)));
   if (got < sizeof(PartialHeader)) return bad(segment, offset, "past the end of the file");
-  std::memcpy(&p.header, head, sizeof(PartialHeader));
   FROST_TRY(validate_header(p.header, sb, segment, offset, opt));
 
   const PartialHeader& h = p.header;
   p.bytes.resize(h.length);
   FROST_ASSIGN(got, file.read_at(p.file_offset, p.bytes.data(), h.length));
   if (got != h.length) return bad(segment, offset, "partial cut short by the end of the file");
-  const uint8_t* summary = p.bytes.data() + kBlockSize + h.data_length;
+  const uint8_t* summary = p.bytes.data() + kPartialHeaderSize + h.data_length;
   size_t summary_bytes = size_t(h.entry_count) * sizeof(SummaryEntry);
   if (!opt.ignore_checksums && checksum(summary, summary_bytes) != h.summary_checksum)
     return bad(segment, offset, "summary checksum mismatch");
@@ -96,7 +94,7 @@ Result<Partial> read_partial(const File& file, const Superblock& sb, uint32_t se
 std::vector<Partial> read_segment(const File& file, const Superblock& sb, uint32_t segment, const ReadOptions& opt) {
   std::vector<Partial> out;
   uint32_t offset = 0;
-  while (uint64_t(offset) + 2 * kBlockSize <= sb.segment_size) {
+  while (uint64_t(offset) + kMinPartial <= sb.segment_size) {
     auto p = read_partial(file, sb, segment, offset, opt);
     if (!p.ok()) break;
     if (!out.empty() && (p->header.seq != out.back().header.seq + 1 ||

@@ -32,15 +32,18 @@ void LogWriter::reset(const LogPosition& pos) {
 LogPosition LogWriter::position() const { return pos_; }
 
 bool LogWriter::fits(size_t length) const {
-  size_t need = kBlockSize + data_length_ + align_up(length, kRecordAlign) + (entries_.size() + 1) * sizeof(SummaryEntry);
+  size_t need = kPartialHeaderSize + data_length_ + align_up(length, kRecordAlign) + (entries_.size() + 1) * sizeof(SummaryEntry);
   return align_up(need, kBlockSize) + pos_.offset <= geo_.segment_size;
 }
 
 std::optional<uint32_t> LogWriter::allocate() {
   auto s = segments_->allocate(for_cleaner_, reserve_);
   if (!s) return std::nullopt;
-  // Reserve the disk space now: a segment the log has chained to must be writable.
-  if (!file_->reserve(geo_.segment_offset(*s), geo_.segment_size).ok()) {
+  // Reserve the disk space now: a segment the log has chained to must be
+  // writable. Ordinary writes also reserve the space of the segments kept back
+  // for the cleaner, so that on a full disk deletes and cleaning still work.
+  uint64_t count = for_cleaner_ ? 1 : std::min<uint64_t>(1 + reserve_, geo_.segment_count - *s);
+  if (!file_->reserve(geo_.segment_offset(*s), count * geo_.segment_size).ok()) {
     segments_->unallocate(*s);
     return std::nullopt;
   }
@@ -73,7 +76,7 @@ Result<IndexEntry> LogWriter::append(const RecordSpec& spec, std::span<const uin
   if (pos_.next_segment == kNoSegment) pos_.next_segment = allocate().value_or(kNoSegment);
 
   uint64_t sum = checksum(bytes.data(), bytes.size());
-  uint32_t rel = kBlockSize + data_length_;
+  uint32_t rel = kPartialHeaderSize + data_length_;
   std::memcpy(buf_.data() + rel, bytes.data(), bytes.size());
   uint32_t padded = record_footprint(uint32_t(bytes.size()));
   std::memset(buf_.data() + rel + bytes.size(), 0, padded - bytes.size());
@@ -98,10 +101,10 @@ Result<IndexEntry> LogWriter::append(const RecordSpec& spec, std::span<const uin
 Status LogWriter::flush() {
   if (entries_.empty()) return Status::Ok();
   size_t summary_bytes = entries_.size() * sizeof(SummaryEntry);
-  uint32_t length = uint32_t(align_up(kBlockSize + data_length_ + summary_bytes, kBlockSize));
-  std::memcpy(buf_.data() + kBlockSize + data_length_, entries_.data(), summary_bytes);
-  std::memset(buf_.data() + kBlockSize + data_length_ + summary_bytes, 0,
-              length - (kBlockSize + data_length_ + summary_bytes));
+  size_t end = kPartialHeaderSize + data_length_ + summary_bytes;
+  uint32_t length = uint32_t(align_up(end, kBlockSize));
+  std::memcpy(buf_.data() + kPartialHeaderSize + data_length_, entries_.data(), summary_bytes);
+  std::memset(buf_.data() + end, 0, length - end);
 
   PartialHeader h{};
   h.magic = kPartialMagic;
@@ -117,7 +120,6 @@ Status LogWriter::flush() {
   h.written_ns = now_ns();
   h.super = super_;
   h.header_checksum = struct_checksum(h);
-  std::memset(buf_.data(), 0, kBlockSize);
   std::memcpy(buf_.data(), &h, sizeof(h));
 
   uint64_t off = geo_.segment_offset(pos_.segment) + pos_.offset;

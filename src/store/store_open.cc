@@ -2,6 +2,7 @@
 // then roll-forward through the partials written after it.
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "store/checkpoint.h"
@@ -63,7 +64,8 @@ Status StoreImpl::initialise(File& file, Env& env, const std::string& path, cons
   cp.header.written_ns = sb.created_ns;
   FROST_ASSIGN(auto cp_bytes, encode_checkpoint(cp, sb));
 
-  FROST_TRY(file.reserve(0, sb.segment_base + 2 * sb.segment_size));
+  uint64_t first_segments = std::min<uint64_t>(sb.segment_count, 2 + opt.gc_reserve_segments);
+  FROST_TRY(file.reserve(0, sb.segment_base + first_segments * sb.segment_size));
   std::vector<uint8_t> block(kBlockSize, 0);
   std::memcpy(block.data(), &sb, sizeof(sb));
   FROST_TRY(file.write_at(0, block.data(), block.size()));
@@ -155,7 +157,7 @@ Status StoreImpl::roll_forward(const CheckpointHeader& from, uint64_t* replayed)
   };
   for (;;) {
     Result<Partial> p = Error::not_found("no room");
-    if (uint64_t(pos.offset) + 2 * kBlockSize <= sb_.segment_size) p = read_partial(*file_, sb_, pos.segment, pos.offset, ro);
+    if (uint64_t(pos.offset) + kMinPartial <= sb_.segment_size) p = read_partial(*file_, sb_, pos.segment, pos.offset, ro);
     if (!chained(p) && pos.next_segment != kNoSegment) {
       auto q = read_partial(*file_, sb_, pos.next_segment, 0, ro);
       if (chained(q)) p = std::move(q);

@@ -284,10 +284,21 @@ Status StoreImpl::apply_ops_in_memory(const std::vector<OpRecord>& ops) {
 }
 
 Status StoreImpl::apply_ops_locked(const std::vector<OpRecord>& ops) {
-  FROST_TRY(append_ops(ops));
+  // Ops are tiny and mostly free space (a delete in a full store must work),
+  // so they may use the segments held back for the cleaner.
+  log_->set_cleaner_mode(true);
+  Status st = append_ops(ops);
+  log_->set_cleaner_mode(false);
+  FROST_TRY(st);
   FROST_TRY(sync_or_fail());
-  std::unique_lock sl(state_mu_);
-  return apply_ops_in_memory(ops);
+  {
+    std::unique_lock sl(state_mu_);
+    FROST_TRY(apply_ops_in_memory(ops));
+  }
+  // Deleting in a nearly full store: make the space it freed usable now,
+  // before the next delete has to eat into the reserve again.
+  if (segments_.free_count() <= opt_.gc_reserve_segments) FROST_TRY(checkpoint_locked());
+  return Status::Ok();
 }
 
 Status StoreImpl::write_ops(std::vector<OpRecord> ops) {
