@@ -1,0 +1,776 @@
+// store_bench: the store's throughput, incremental cost, read latency and
+// cleaner overhead, each as a ratio against a limit measured in the same run on
+// the same file system (the project's machines are shared and noisy).
+//
+//   store_bench [--dir DIR] [--size-mib N] [--quick] [--reps N] [--strict] [--verbose]
+//               [--cleaner-only] [--churn-pct P]
+//
+// Store and scratch files live in a fresh directory under DIR (default
+// /var/tmp) that is removed at the end. The exit status is 0 unless the store
+// fails or returns wrong data; with --strict a missed target also exits 1.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "store/store.h"
+
+namespace frost::store {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint64_t kMiB = 1ull << 20;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// --- options and scratch space ----------------------------------------------
+
+struct BenchOptions {
+  std::string dir = "/var/tmp";
+  uint64_t size_mib = 1024;
+  int reps = 5;
+  bool quick = false;
+  bool strict = false;
+  bool verbose = false;
+  bool cleaner_only = false;
+  double churn_pct = 4;  // pages rewritten per snapshot of the cleaner run
+};
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(code ? stderr : stdout,
+               "usage: store_bench [--dir DIR] [--size-mib N] [--quick] [--reps N] [--strict] [--verbose]\n"
+               "                   [--cleaner-only] [--churn-pct P]\n"
+               "  --dir DIR      where the scratch directory goes (default /var/tmp)\n"
+               "  --size-mib N   snapshot size (default 1024; 64 with --quick)\n"
+               "  --quick        small sizes, a few seconds: the smoke test\n"
+               "  --reps N       repetitions of the full-snapshot runs (default 5; 3 with --quick)\n"
+               "  --strict       exit 1 when a target is missed\n"
+               "  --verbose      the store's stats after every snapshot of the cleaner run\n"
+               "  --cleaner-only only the cleaner run (its throughput limit is then not measured)\n"
+               "  --churn-pct P  percent of the pages each snapshot of the cleaner run rewrites (default 4)\n");
+  std::exit(code);
+}
+
+BenchOptions parse_options(int argc, char** argv) {
+  BenchOptions o;
+  bool size_given = false, reps_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) usage(2);
+      return argv[++i];
+    };
+    if (a == "--dir") o.dir = next();
+    else if (a == "--size-mib") o.size_mib = std::stoull(next()), size_given = true;
+    else if (a == "--reps") o.reps = std::max(1, std::stoi(next())), reps_given = true;
+    else if (a == "--quick") o.quick = true;
+    else if (a == "--strict") o.strict = true;
+    else if (a == "--verbose") o.verbose = true;
+    else if (a == "--cleaner-only") o.cleaner_only = true;
+    else if (a == "--churn-pct") o.churn_pct = std::clamp(std::stod(next()), 0.01, 100.0);
+    else if (a == "--help" || a == "-h") usage(0);
+    else usage(2);
+  }
+  if (o.quick && !size_given) o.size_mib = 64;
+  if (o.quick && !reps_given) o.reps = 3;
+  if (o.size_mib < 8) o.size_mib = 8;
+  return o;
+}
+
+// The scratch directory, removed on every exit path, SIGINT and SIGTERM included.
+char g_scratch_path[4096];
+
+void remove_scratch() {
+  if (g_scratch_path[0] == 0) return;
+  std::error_code ec;
+  std::filesystem::remove_all(g_scratch_path, ec);
+  g_scratch_path[0] = 0;
+}
+
+void on_signal(int sig) {
+  // Not async-signal-safe in theory; good enough for a benchmark interrupted by hand.
+  remove_scratch();
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+std::string make_scratch(const std::string& parent) {
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  std::string templ = parent + "/frost-bench-XXXXXX";
+  if (templ.size() >= sizeof g_scratch_path || ::mkdtemp(templ.data()) == nullptr) {
+    std::fprintf(stderr, "store_bench: cannot create a directory under %s: %s\n", parent.c_str(),
+                 std::strerror(errno));
+    std::exit(2);
+  }
+  std::strcpy(g_scratch_path, templ.c_str());
+  std::atexit(remove_scratch);
+  ::signal(SIGINT, on_signal);
+  ::signal(SIGTERM, on_signal);
+  return templ;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "store_bench: FAILED: %s\n", what.c_str());
+  std::exit(2);  // atexit removes the scratch directory
+}
+
+template <class T>
+T check(Result<T> r, const std::string& what) {
+  if (!r.ok()) fail(what + ": " + r.error().to_string());
+  return std::move(r).value();
+}
+
+void check(const Status& s, const std::string& what) {
+  if (!s.ok()) fail(what + ": " + s.error().to_string());
+}
+
+// --- the machine ---------------------------------------------------------------
+
+std::string read_first_line_with(const std::string& path, const std::string& prefix) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(prefix, 0) == 0) return line;
+  return "";
+}
+
+// Type, source and options of the mount holding path (longest matching mount point).
+std::string filesystem_of(const std::string& path) {
+  std::error_code ec;
+  std::string real = std::filesystem::canonical(path, ec).string();
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, best_point, best;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    size_t p = 0;
+    while (p < line.size()) {
+      size_t q = line.find(' ', p);
+      if (q == std::string::npos) q = line.size();
+      f.push_back(line.substr(p, q - p));
+      p = q + 1;
+    }
+    auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() < 6 || dash == f.end() || dash + 2 >= f.end()) continue;
+    const std::string& point = f[4];
+    bool under = real == point || point == "/" ||
+                 (real.rfind(point, 0) == 0 && real.size() > point.size() && real[point.size()] == '/');
+    if (under && point.size() >= best_point.size()) {
+      best_point = point;
+      best = *(dash + 1) + " on " + *(dash + 2) + " (" + f[5] + ") at " + point;
+    }
+  }
+  return best.empty() ? "unknown" : best;
+}
+
+void print_machine(const BenchOptions& o, const std::string& scratch, int argc, char** argv) {
+  struct utsname u {};
+  ::uname(&u);
+  std::string cpu = read_first_line_with("/proc/cpuinfo", "model name");
+  if (auto c = cpu.find(':'); c != std::string::npos) cpu = cpu.substr(c + 2);
+  std::string mem = read_first_line_with("/proc/meminfo", "MemTotal:");
+  struct statvfs vfs {};
+  ::statvfs(scratch.c_str(), &vfs);
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
+  std::string cmd;
+  for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + std::string(argv[i]);
+
+  fmt::print("store_bench  {}\n", date);
+  fmt::print("command      {}\n", cmd);
+  fmt::print("machine      nproc {}, {} {} {}, {}\n", ::sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
+             u.release, u.machine, cpu);
+  fmt::print("memory       {}\n", mem.empty() ? "?" : mem.substr(9 + mem.substr(9).find_first_not_of(' ')));
+  fmt::print("directory    {} : {}, {:.1f} GiB free\n", scratch, filesystem_of(scratch),
+             double(vfs.f_bavail) * vfs.f_frsize / (1ull << 30));
+  fmt::print("sizes        snapshot {} MiB ({} pages), {} repetitions{}\n\n", o.size_mib,
+             o.size_mib * kMiB / kPageSize, o.reps, o.quick ? ", --quick" : "");
+}
+
+// --- page contents ---------------------------------------------------------------
+
+uint64_t splitmix64(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void fill_random(uint8_t* p, size_t n, uint64_t seed) {
+  uint64_t s = seed;
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v = splitmix64(s);
+    std::memcpy(p + i, &v, 8);
+  }
+}
+
+// Page contents as the test wants them: random, or half random and half zero
+// (about 2:1 for lz4 and zstd, like a typical heap page).
+void fill_pages(uint8_t* p, uint64_t pages, uint64_t seed, bool half_zero) {
+  for (uint64_t i = 0; i < pages; ++i) {
+    uint8_t* page = p + i * kPageSize;
+    fill_random(page, half_zero ? kPageSize / 2 : kPageSize, seed * 0x100000001b3ull + i);
+    if (half_zero) std::memset(page + kPageSize / 2, 0, kPageSize / 2);
+  }
+}
+
+// A page-aligned buffer, touched so page faults stay out of the timings.
+struct PageBuffer {
+  explicit PageBuffer(uint64_t pages) : pages(pages) {
+    data = static_cast<uint8_t*>(std::aligned_alloc(kPageSize, pages * kPageSize));
+    if (!data) fail("out of memory for the page buffer");
+  }
+  ~PageBuffer() { std::free(data); }
+  PageBuffer(const PageBuffer&) = delete;
+  std::span<const uint8_t, kPageSize> page(uint64_t i) const {
+    return std::span<const uint8_t, kPageSize>(data + i * kPageSize, kPageSize);
+  }
+  uint8_t* data;
+  uint64_t pages;
+};
+
+// k distinct page numbers out of n, in ascending order (a dump writes in vpn order).
+std::vector<uint64_t> random_pages(uint64_t n, uint64_t k, std::mt19937_64& rng) {
+  std::vector<uint64_t> all(n);
+  for (uint64_t i = 0; i < n; ++i) all[i] = i;
+  for (uint64_t i = 0; i < k; ++i) std::swap(all[i], all[i + rng() % (n - i)]);
+  all.resize(k);
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+// --- the table -------------------------------------------------------------------
+
+struct Row {
+  std::string figure;
+  std::string measured;
+  std::string limit;
+  double ratio = NAN;
+  std::string target;   // ">= 0.85", "<= 0.03", or "" for a figure without one
+  std::optional<bool> pass;
+};
+
+std::vector<Row> g_rows;
+
+void add_row(Row r) {
+  fmt::print("  -> {}: {}{}\n", r.figure, r.measured,
+             std::isnan(r.ratio) ? "" : fmt::format(", ratio {:.3f}", r.ratio));
+  std::fflush(stdout);
+  g_rows.push_back(std::move(r));
+}
+
+bool print_table() {
+  fmt::print("\n{:<40} {:<34} {:<40} {:>7} {:>8}  {}\n", "figure", "measured (median [min-max])",
+             "limit (same run)", "ratio", "target", "result");
+  fmt::print("{}\n", std::string(141, '-'));
+  bool all = true;
+  for (const Row& r : g_rows) {
+    std::string ratio = std::isnan(r.ratio) ? "" : fmt::format("{:.3f}", r.ratio);
+    std::string verdict = !r.pass ? "info" : *r.pass ? "PASS" : "MISS";
+    if (r.pass && !*r.pass) all = false;
+    fmt::print("{:<40} {:<34} {:<40} {:>7} {:>8}  {}\n", r.figure, r.measured, r.limit, ratio, r.target,
+               verdict);
+  }
+  return all;
+}
+
+std::string spread(const std::vector<double>& v, double scale, const char* unit, int digits = 0) {
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return fmt::format("{:.{}f} {} [{:.{}f}-{:.{}f}]", median(v) * scale, digits, unit, *lo * scale, digits,
+                     *hi * scale, digits);
+}
+
+// --- raw sequential write: the limit for snapshot throughput ------------------------
+
+uint64_t allocated_bytes(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return uint64_t(st.st_blocks) * 512;
+}
+
+// Writes buf to a fresh file in 4 MiB pwrites and fdatasyncs it; returns the
+// seconds of writes + sync. With preallocate the file is fallocated first
+// (untimed), as the store reserves its capacity.
+double raw_write(const std::string& path, const PageBuffer& buf, bool preallocate, bool keep = false) {
+  ::unlink(path.c_str());
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) fail("open " + path + ": " + std::strerror(errno));
+  uint64_t bytes = buf.pages * kPageSize;
+  if (preallocate && ::fallocate(fd, 0, 0, off_t(bytes)) != 0) fail("fallocate " + path + ": " + std::strerror(errno));
+  constexpr uint64_t kChunk = 4 * kMiB;
+  auto t0 = Clock::now();
+  for (uint64_t off = 0; off < bytes; off += kChunk) {
+    uint64_t n = std::min(kChunk, bytes - off);
+    if (::pwrite(fd, buf.data + off, n, off_t(off)) != ssize_t(n)) fail("pwrite " + path + ": " + std::strerror(errno));
+  }
+  if (::fdatasync(fd) != 0) fail("fdatasync " + path + ": " + std::strerror(errno));
+  double s = seconds_since(t0);
+  ::close(fd);
+  if (!keep) ::unlink(path.c_str());
+  return s;
+}
+
+// --- full snapshots ----------------------------------------------------------------
+
+struct FullRun {
+  double seconds = 0;
+  uint64_t bytes_written = 0;
+  SnapshotId id = 0;
+};
+
+StoreOptions full_options(uint64_t snapshot_bytes, Codec codec) {
+  StoreOptions o;
+  o.compression = codec;
+  o.segment_size = 4 * kMiB;
+  // Room for the snapshot, its index and the incrementals with more than
+  // gc_target_free to spare, so the cleaner never runs during the timing.
+  o.capacity = align_up(snapshot_bytes * 3 / 2 + 64 * kMiB, o.segment_size);
+  o.default_retention = 64;
+  return o;
+}
+
+FullRun write_full(Store& store, const PageBuffer& buf, const std::string& owner) {
+  std::vector<uint8_t> meta(1024, 0x5a);
+  FullRun run;
+  auto t0 = Clock::now();
+  auto w = check(store.begin_snapshot(owner), "begin full snapshot");
+  for (uint64_t i = 0; i < buf.pages; ++i) check(w->put_page(i, buf.page(i)), "put_page");
+  check(w->put_meta(meta), "put_meta");
+  run.id = check(w->commit(), "commit full snapshot");
+  run.seconds = seconds_since(t0);
+  run.bytes_written = check(store.info(run.id), "info").bytes_written;
+  return run;
+}
+
+// Spot-checks that a snapshot holds what was written (a fast store that loses
+// pages must not pass).
+void verify_sample(const Store& store, SnapshotId id, const PageBuffer& buf, uint64_t samples, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  alignas(64) uint8_t page[kPageSize];
+  for (uint64_t i = 0; i < samples; ++i) {
+    uint64_t vpn = rng() % buf.pages;
+    bool present = check(store.read_page(id, vpn, std::span<uint8_t, kPageSize>(page, kPageSize)), "read_page");
+    if (!present || std::memcmp(page, buf.page(vpn).data(), kPageSize) != 0)
+      fail(fmt::format("snapshot {} page {} differs from what was written", id, vpn));
+  }
+}
+
+struct FullResults {
+  std::vector<double> raw_prealloc, raw_plain, none, lz4, zstd;
+  std::vector<double> lz4_bytes, zstd_bytes;  // stored / logical
+  bool store_preallocates = false;
+  std::unique_ptr<Store> kept;  // last kNone store, for the incremental and read tests
+  FullRun kept_run;
+};
+
+std::unique_ptr<Store> create_store(const std::string& path, const StoreOptions& o) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  return check(Store::create(path, o), "create store " + path);
+}
+
+double run_store_full(const std::string& path, const PageBuffer& buf, Codec codec, FullResults& r,
+                      bool keep, double* stored_ratio) {
+  uint64_t bytes = buf.pages * kPageSize;
+  auto store = create_store(path, full_options(bytes, codec));
+  // Preallocated "the same way": if create() reserved the capacity, the raw
+  // baseline fallocates too.
+  if (codec == Codec::kNone) r.store_preallocates = allocated_bytes(path) >= bytes;
+  FullRun run = write_full(*store, buf, "full");
+  if (stored_ratio) *stored_ratio = double(run.bytes_written) / double(bytes);
+  if (keep) {
+    r.kept = std::move(store);
+    r.kept_run = run;
+  } else {
+    verify_sample(*store, run.id, buf, 64, 1);
+    store.reset();
+    std::filesystem::remove(path);
+  }
+  return run.seconds;
+}
+
+void bench_full(const BenchOptions& o, const std::string& dir, const PageBuffer& random,
+                const PageBuffer& half, FullResults& r) {
+  fmt::print("full snapshots: {} reps of raw (fallocated), raw (plain), store none / lz4 / zstd\n", o.reps);
+  for (int rep = 0; rep < o.reps; ++rep) {
+    bool last = rep + 1 == o.reps;
+    double s_none = run_store_full(dir + "/full-none.store", random, Codec::kNone, r, last, nullptr);
+    r.none.push_back(s_none);
+    r.raw_prealloc.push_back(raw_write(dir + "/raw.dat", random, true, last));
+    r.raw_plain.push_back(raw_write(dir + "/raw-plain.dat", random, false));
+    double ratio = 0;
+    r.lz4.push_back(run_store_full(dir + "/full-lz4.store", half, Codec::kLz4, r, false, &ratio));
+    r.lz4_bytes.push_back(ratio);
+    r.zstd.push_back(run_store_full(dir + "/full-zstd.store", half, Codec::kZstd, r, false, &ratio));
+    r.zstd_bytes.push_back(ratio);
+    fmt::print("  rep {}: raw {:.3f} s / plain {:.3f} s, none {:.3f} s, lz4 {:.3f} s, zstd {:.3f} s\n", rep + 1,
+               r.raw_prealloc.back(), r.raw_plain.back(), s_none, r.lz4.back(), r.zstd.back());
+    std::fflush(stdout);
+  }
+  verify_sample(*r.kept, r.kept_run.id, random, 256, 2);
+}
+
+void report_full(const PageBuffer& buf, const FullResults& r) {
+  double bytes = double(buf.pages * kPageSize);
+  const auto& raw = r.store_preallocates ? r.raw_prealloc : r.raw_plain;
+  auto mbps = [&](const std::vector<double>& secs) {
+    std::vector<double> v;
+    for (double s : secs) v.push_back(bytes / s / 1e6);
+    return v;
+  };
+  double raw_mbps = bytes / median(raw) / 1e6;
+  std::string limit = fmt::format("raw write+fdatasync {:.0f} MB/s{}", raw_mbps,
+                                  r.store_preallocates ? " (falloc)" : "");
+  auto line = [&](const std::string& name, const std::vector<double>& secs, bool has_target) {
+    double ratio = median(raw) / median(secs);
+    add_row({name, spread(mbps(secs), 1, "MB/s"), limit, ratio, has_target ? ">= 0.85" : "",
+             has_target ? std::optional<bool>(ratio >= 0.85) : std::nullopt});
+  };
+  line("full snapshot, random pages, no codec", r.none, true);
+  line("full snapshot, half-zero pages, lz4", r.lz4, true);
+  line("full snapshot, half-zero pages, zstd-1", r.zstd, false);
+  add_row({"  lz4 / zstd stored bytes / logical", fmt::format("{:.3f} / {:.3f}", median(r.lz4_bytes),
+           median(r.zstd_bytes)), "", NAN, "", std::nullopt});
+  const auto& other = r.store_preallocates ? r.raw_plain : r.raw_prealloc;
+  add_row({r.store_preallocates ? "  raw write into a plain (sparse) file" : "  raw write into a fallocated file",
+           spread(mbps(other), 1, "MB/s"), limit, median(raw) / median(other), "", std::nullopt});
+}
+
+// --- incremental snapshots ---------------------------------------------------------------
+
+void bench_incremental(const BenchOptions& o, FullResults& full) {
+  Store& store = *full.kept;
+  uint64_t pages = o.size_mib * kMiB / kPageSize;
+  uint64_t changed = std::max<uint64_t>(1, pages / 100);
+  int reps = std::max(5, o.reps);
+  fmt::print("incremental snapshots: {} reps of {} changed pages (1%), parent = the full snapshot\n", reps, changed);
+  std::mt19937_64 rng(42);
+  PageBuffer fresh(changed);
+  std::vector<double> secs, bytes;
+  for (int rep = 0; rep < reps; ++rep) {
+    auto vpns = random_pages(pages, changed, rng);
+    fill_pages(fresh.data, changed, 1000 + rep, false);
+    auto t0 = Clock::now();
+    auto w = check(store.begin_snapshot("full", full.kept_run.id), "begin incremental snapshot");
+    for (uint64_t i = 0; i < changed; ++i) check(w->put_page(vpns[i], fresh.page(i)), "put_page");
+    SnapshotId id = check(w->commit(), "commit incremental snapshot");
+    secs.push_back(seconds_since(t0));
+    bytes.push_back(double(check(store.info(id), "info").bytes_written));
+    // The changed pages are new, the others still the parent's.
+    alignas(64) uint8_t page[kPageSize];
+    auto out = std::span<uint8_t, kPageSize>(page, kPageSize);
+    for (uint64_t i = 0; i < changed; i += std::max<uint64_t>(1, changed / 32)) {
+      if (!check(store.read_page(id, vpns[i], out), "read_page") ||
+          std::memcmp(page, fresh.page(i).data(), kPageSize) != 0)
+        fail(fmt::format("incremental snapshot {} page {} is not the new page", id, vpns[i]));
+    }
+  }
+  double full_s = median(full.none), full_b = double(full.kept_run.bytes_written);
+  double t_ratio = median(secs) / full_s, b_ratio = median(bytes) / full_b;
+  add_row({"incremental 1%: time / full", spread(secs, 1e3, "ms", 1), fmt::format("full {:.0f} ms", full_s * 1e3),
+           t_ratio, "<= 0.03", t_ratio <= 0.03});
+  add_row({"incremental 1%: bytes written / full", spread(bytes, 1.0 / kMiB, "MiB", 1),
+           fmt::format("full {:.0f} MiB", full_b / kMiB), b_ratio, "<= 0.03", b_ratio <= 0.03});
+}
+
+// --- reads ------------------------------------------------------------------------------
+
+// Seconds per page of n random read_page calls (per thread, threads at once).
+double time_reads(const std::function<void(uint64_t vpn, uint8_t* page)>& read, uint64_t pages, uint64_t n,
+                  int threads) {
+  std::atomic<int> ready{0};
+  std::vector<double> per(threads);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      std::mt19937_64 rng(7 + t);
+      std::vector<uint64_t> vpns(n);
+      for (auto& v : vpns) v = rng() % pages;
+      alignas(64) uint8_t page[kPageSize];
+      ready++;
+      while (ready.load() < threads) {}
+      auto t0 = Clock::now();
+      uint64_t sink = 0;
+      for (uint64_t v : vpns) {
+        read(v, page);
+        sink += page[v % kPageSize];
+      }
+      per[t] = seconds_since(t0) / double(n);
+      if (sink == 0xdeadbeef) std::fprintf(stderr, " ");
+    });
+  }
+  for (auto& t : ts) t.join();
+  return median(per);
+}
+
+void bench_reads(const BenchOptions& o, const std::string& dir, const PageBuffer& buf, FullResults& full) {
+  const Store& store = *full.kept;
+  SnapshotId id = full.kept_run.id;
+  uint64_t n = o.quick ? 20000 : 200000;
+  fmt::print("reads: {} random read_page per thread, hot cache (after a checked warm-up pass)\n", n);
+  verify_sample(store, id, buf, std::min<uint64_t>(buf.pages, n), 3);  // warms the cache, checks content
+
+  auto store_read = [&](uint64_t vpn, uint8_t* page) {
+    auto r = store.read_page(id, vpn, std::span<uint8_t, kPageSize>(page, kPageSize));
+    if (!r.ok() || !*r) fail("read_page during the timed pass");
+  };
+  std::string raw_path = dir + "/raw.dat";
+  int fd = ::open(raw_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("open " + raw_path);
+  auto raw_read = [&](uint64_t vpn, uint8_t* page) {
+    if (::pread(fd, page, kPageSize, off_t(vpn * kPageSize)) != ssize_t(kPageSize)) fail("pread raw file");
+  };
+  time_reads(raw_read, buf.pages, n / 4, 1);  // warm the raw file's page cache
+  for (int threads : {1, 2}) {
+    std::vector<double> s, r;
+    for (int rep = 0; rep < 3; ++rep) {
+      s.push_back(time_reads(store_read, buf.pages, n, threads));
+      r.push_back(time_reads(raw_read, buf.pages, n, threads));
+    }
+    add_row({fmt::format("read_page random, hot, {} thread{}", threads, threads > 1 ? "s" : ""),
+             spread(s, 1e6, "us/page", 2), fmt::format("raw 4 KiB pread {:.2f} us", median(r) * 1e6),
+             median(s) / median(r), "", std::nullopt});
+  }
+  ::close(fd);
+  ::unlink(raw_path.c_str());
+}
+
+// --- the cleaner -------------------------------------------------------------------------
+
+// Page contents are a function of (vpn, version), so the final snapshot can be
+// checked page by page without keeping a copy.
+void version_page(uint8_t* page, uint64_t vpn, uint32_t version) {
+  fill_random(page, kPageSize, (vpn << 20) ^ version ^ 0xc1ea4e7ull);
+}
+
+// One incremental snapshot of the churning owner rewriting vpns, each page at
+// its next version.
+Result<SnapshotId> overwrite_snapshot(Store& store, SnapshotId parent, const std::vector<uint64_t>& vpns,
+                                      const std::vector<uint32_t>& version) {
+  alignas(64) uint8_t page[kPageSize];
+  FROST_ASSIGN(auto w, store.begin_snapshot("churn", parent));
+  for (uint64_t v : vpns) {
+    version_page(page, v, version[v] + 1);
+    FROST_TRY(w->put_page(v, std::span<const uint8_t, kPageSize>(page, kPageSize)));
+  }
+  return w->commit();
+}
+
+struct CleanerSample {
+  double space_ratio;   // used segments x segment size / live bytes
+  double file_ratio;    // file bytes / live bytes
+};
+
+// Returns false when the store failed under the load (the row says how).
+bool bench_cleaner(const BenchOptions& o, const std::string& dir, double raw_mbps) {
+  StoreOptions so;
+  so.segment_size = o.quick ? 1 * kMiB : 4 * kMiB;
+  so.default_retention = 1;
+  uint64_t pages = o.size_mib * kMiB / kPageSize;
+  // Live data (pages plus about 0.4% of index) is 70% of the capacity.
+  so.capacity = align_up(uint64_t(double(pages * kPageSize) * 1.004 / 0.70), so.segment_size);
+  uint64_t per_snapshot = std::max<uint64_t>(1, uint64_t(double(pages) * o.churn_pct / 100));
+  uint64_t overwrite_goal = 3 * so.capacity;                  // new bytes after the fill
+  uint64_t steady_from = so.capacity;                         // ignore the first pass
+  fmt::print("cleaner: {} MiB live in {} MiB capacity ({} MiB segments), retention 1, {} random pages ({}%) per\n"
+             "  incremental snapshot, until {} MiB of new pages have been written\n",
+             o.size_mib, so.capacity / kMiB, so.segment_size / kMiB, per_snapshot, o.churn_pct, overwrite_goal / kMiB);
+
+  std::string path = dir + "/cleaner.store";
+  auto store = create_store(path, so);
+  std::vector<uint32_t> version(pages, 0);
+  alignas(64) uint8_t page[kPageSize];
+  auto span = std::span<const uint8_t, kPageSize>(page, kPageSize);
+
+  auto w = check(store->begin_snapshot("churn"), "begin cleaner fill");
+  for (uint64_t v = 0; v < pages; ++v) {
+    version_page(page, v, 0);
+    check(w->put_page(v, span), "put_page");
+  }
+  SnapshotId last = check(w->commit(), "commit cleaner fill");
+  StoreStats s0 = store->stats();
+  fmt::print("  after the fill: live {:.1f} MiB = {:.3f} of capacity, {} of {} segments used\n",
+             s0.live_bytes / double(kMiB), double(s0.live_bytes) / double(so.capacity), s0.segments_used,
+             s0.segments_total);
+
+  std::mt19937_64 rng(99);
+  std::vector<CleanerSample> samples;
+  std::optional<StoreStats> steady0;
+  Clock::time_point steady_t0;
+  uint64_t new_bytes = 0, explicit_gcs = 0, snapshots = 0;
+  double deadline = o.quick ? 10 : 900;
+  auto t_start = Clock::now();
+  while (new_bytes < overwrite_goal) {
+    if (seconds_since(t_start) > deadline) {
+      fmt::print("  stopped after {:.0f} s: the store is too slow to finish the cleaner run\n", deadline);
+      break;
+    }
+    auto vpns = random_pages(pages, per_snapshot, rng);
+    auto id = overwrite_snapshot(*store, last, vpns, version);
+    if (!id.ok() && id.error().is(ErrorKind::kNoSpace)) {
+      // The automatic cleaner fell behind: clean by hand and try once more.
+      explicit_gcs++;
+      GcReport g = check(store->gc(), "gc after running out of space");
+      fmt::print("  out of space after {} MiB new: explicit gc() cleaned {}, freed {} segments, copied {:.1f} MiB, "
+                 "{} free after\n", new_bytes / kMiB, g.segments_cleaned, g.segments_freed,
+                 g.bytes_copied / double(kMiB), g.segments_free_after);
+      id = overwrite_snapshot(*store, last, vpns, version);
+    }
+    if (!id.ok()) {
+      StoreStats st = store->stats();
+      fmt::print("  FAILED after {} snapshots ({} MiB new): {}\n  stats: {} used / {} free of {} segments, live "
+                 "{:.1f} MiB = {:.3f} of capacity, utilisation {:.3f}, {} cleaner runs, {} MiB cleaned\n",
+                 snapshots, new_bytes / kMiB, id.error().to_string(), st.segments_used, st.segments_free,
+                 st.segments_total, st.live_bytes / double(kMiB), double(st.live_bytes) / double(so.capacity),
+                 st.utilisation, st.gc_runs, st.bytes_cleaned / kMiB);
+      add_row({"cleaner: sustained overwrites", "FAILED: " + id.error().to_string().substr(0, 60),
+               fmt::format("after {} MiB new", new_bytes / kMiB), NAN, "no error", false});
+      return false;
+    }
+    last = id.value();
+    for (uint64_t v : vpns) version[v]++;
+    new_bytes += per_snapshot * kPageSize;
+    snapshots++;
+    StoreStats st = store->stats();
+    if (o.verbose)
+      fmt::print("  snapshot {:4}: {:4} used {:4} free, live {:.3f} of capacity, utilisation {:.3f}, "
+                 "{} gc runs, write cost {:.3f}\n", snapshots, st.segments_used, st.segments_free,
+                 double(st.live_bytes) / double(so.capacity), st.utilisation, st.gc_runs, st.write_cost);
+    if (new_bytes >= steady_from) {
+      if (!steady0) steady0 = st, steady_t0 = Clock::now();
+      samples.push_back({double(st.segments_used * st.segment_size) / double(st.live_bytes),
+                         double(st.file_bytes) / double(st.live_bytes)});
+    }
+  }
+  double steady_s = seconds_since(steady_t0);
+  StoreStats end = store->stats();
+
+  // Every page of the newest snapshot must be its newest version.
+  uint64_t seen = 0;
+  check(store->for_each_page(last, [&](uint64_t vpn, std::span<const uint8_t, kPageSize> data) -> Status {
+          alignas(64) uint8_t want[kPageSize];
+          if (vpn >= pages) return Error::corruption(fmt::format("unexpected page {}", vpn));
+          version_page(want, vpn, version[vpn]);
+          if (std::memcmp(want, data.data(), kPageSize) != 0)
+            return Error::corruption(fmt::format("page {} is not version {}", vpn, version[vpn]));
+          seen++;
+          return Status::Ok();
+        }),
+        "check the cleaner's final snapshot");
+  if (seen != pages) fail(fmt::format("final snapshot has {} pages, wanted {}", seen, pages));
+
+  if (!steady0 || samples.empty()) fail("the cleaner run never reached its steady state");
+  double written = double(end.bytes_written - steady0->bytes_written);
+  double fresh = double(end.bytes_new - steady0->bytes_new);
+  double cleaned = double(end.bytes_cleaned - steady0->bytes_cleaned);
+  double wc = written / fresh;
+  std::vector<double> space, file;
+  for (auto& s : samples) space.push_back(s.space_ratio), file.push_back(s.file_ratio);
+  double space_max = *std::max_element(space.begin(), space.end());
+  fmt::print("  {} snapshots, {} cleaner runs, {} explicit gc(); whole run: write cost {:.3f}, "
+             "utilisation {:.3f}\n",
+             snapshots, end.gc_runs, explicit_gcs, end.write_cost, end.utilisation);
+
+  add_row({"cleaner: used segments / live bytes", fmt::format("{:.3f} [max {:.3f}]", median(space), space_max),
+           fmt::format("live = {:.2f} of capacity", double(s0.live_bytes) / double(so.capacity)), space_max,
+           "<= 1.5", space_max <= 1.5});
+  add_row({"cleaner: file bytes / live bytes", fmt::format("{:.3f}", median(file)), "", median(file), "",
+           std::nullopt});
+  add_row({"cleaner: write cost, steady state", fmt::format("{:.3f} (copies {:.3f}, meta {:.3f})", wc, cleaned / fresh,
+                                                                  (written - cleaned - fresh) / fresh),
+           "written / new bytes", wc, "<= 2.5", wc <= 2.5});
+  double mbps = fresh / steady_s / 1e6;
+  if (!std::isnan(raw_mbps))
+    add_row({"cleaner: new-data throughput", fmt::format("{:.0f} MB/s", mbps),
+           fmt::format("raw write+fdatasync {:.0f} MB/s", raw_mbps), mbps / raw_mbps, "", std::nullopt});
+  store.reset();
+  std::filesystem::remove(path);
+  return true;
+}
+
+// --- main -----------------------------------------------------------------------------
+
+// Full and incremental snapshots and reads; returns the raw write limit in MB/s.
+double bench_snapshots(const BenchOptions& o, const std::string& dir, uint64_t pages) {
+  auto t0 = Clock::now();
+  PageBuffer random(pages), half(pages);
+  fill_pages(random.data, pages, 1, false);
+  fill_pages(half.data, pages, 2, true);
+  fmt::print("generated {} + {} MiB of pages in {:.2f} s\n", o.size_mib, o.size_mib, seconds_since(t0));
+
+  FullResults full;
+  bench_full(o, dir, random, half, full);
+  report_full(random, full);
+  bench_incremental(o, full);
+  bench_reads(o, dir, random, full);
+  full.kept.reset();
+  std::error_code ec;
+  std::filesystem::remove(dir + "/full-none.store", ec);
+  const auto& raw = full.store_preallocates ? full.raw_prealloc : full.raw_plain;
+  return double(pages * kPageSize) / median(raw) / 1e6;
+}
+
+void check_space(const std::string& dir, uint64_t size_bytes) {
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) != 0) return;
+  uint64_t avail = uint64_t(vfs.f_bavail) * vfs.f_frsize;
+  // Worst moment: the kept full store, the raw file and one more full store.
+  uint64_t need = size_bytes * 5 + 512 * kMiB;
+  if (avail < need)
+    fail(fmt::format("{} has {} MiB free, the run needs about {} MiB (try --size-mib or --dir)", dir,
+                     avail / kMiB, need / kMiB));
+}
+
+int run(int argc, char** argv) {
+  BenchOptions o = parse_options(argc, argv);
+  std::string dir = make_scratch(o.dir);
+  print_machine(o, dir, argc, argv);
+  uint64_t pages = o.size_mib * kMiB / kPageSize;
+  check_space(dir, pages * kPageSize);
+
+  auto t0 = Clock::now();
+  double raw_mbps = NAN;
+  if (!o.cleaner_only) raw_mbps = bench_snapshots(o, dir, pages);
+  bool store_ok = bench_cleaner(o, dir, raw_mbps);
+
+  bool all = print_table();
+  fmt::print("\n{} in {:.0f} s\n", !store_ok ? "the store FAILED" : all ? "all targets met" : "some targets MISSED",
+             seconds_since(t0));
+  if (!store_ok) return 2;
+  return !all && o.strict ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace frost::store
+
+int main(int argc, char** argv) { return frost::store::run(argc, argv); }
