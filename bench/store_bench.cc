@@ -3,13 +3,14 @@
 // the same file system (the project's machines are shared and noisy).
 //
 //   store_bench [--dir DIR] [--size-mib N] [--quick] [--reps N] [--strict] [--verbose]
-//               [--cleaner-only] [--churn-pct P]
+//               [--cleaner-only] [--churn-pct P] [--live-pct P]
 //
 // Store and scratch files live in a fresh directory under DIR (default
 // /var/tmp) that is removed at the end. The exit status is 0 unless the store
 // fails or returns wrong data; with --strict a missed target also exits 1.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
@@ -45,6 +46,14 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// User + system CPU seconds of the whole process so far.
+double cpu_seconds() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return NAN;
   std::sort(v.begin(), v.end());
@@ -63,12 +72,13 @@ struct BenchOptions {
   bool verbose = false;
   bool cleaner_only = false;
   double churn_pct = 4;  // pages rewritten per snapshot of the cleaner run
+  double live_pct = 70;  // live data as a share of the cleaner run's capacity
 };
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code ? stderr : stdout,
                "usage: store_bench [--dir DIR] [--size-mib N] [--quick] [--reps N] [--strict] [--verbose]\n"
-               "                   [--cleaner-only] [--churn-pct P]\n"
+               "                   [--cleaner-only] [--churn-pct P] [--live-pct P]\n"
                "  --dir DIR      where the scratch directory goes (default /var/tmp)\n"
                "  --size-mib N   snapshot size (default 1024; 64 with --quick)\n"
                "  --quick        small sizes, a few seconds: the smoke test\n"
@@ -76,7 +86,8 @@ struct BenchOptions {
                "  --strict       exit 1 when a target is missed\n"
                "  --verbose      the store's stats after every snapshot of the cleaner run\n"
                "  --cleaner-only only the cleaner run (its throughput limit is then not measured)\n"
-               "  --churn-pct P  percent of the pages each snapshot of the cleaner run rewrites (default 4)\n");
+               "  --churn-pct P  percent of the pages each snapshot of the cleaner run rewrites (default 4)\n"
+               "  --live-pct P   live data as a percent of the cleaner run's capacity (default 70)\n");
   std::exit(code);
 }
 
@@ -97,6 +108,7 @@ BenchOptions parse_options(int argc, char** argv) {
     else if (a == "--verbose") o.verbose = true;
     else if (a == "--cleaner-only") o.cleaner_only = true;
     else if (a == "--churn-pct") o.churn_pct = std::clamp(std::stod(next()), 0.01, 100.0);
+    else if (a == "--live-pct") o.live_pct = std::clamp(std::stod(next()), 10.0, 95.0);
     else if (a == "--help" || a == "-h") usage(0);
     else usage(2);
   }
@@ -330,7 +342,8 @@ const char* prealloc_name(Prealloc p) {
 
 // Writes buf to a fresh file in 4 MiB pwrites and fdatasyncs it; returns the
 // seconds of writes (and per-chunk fallocates) + sync.
-double raw_write(const std::string& path, const PageBuffer& buf, Prealloc prealloc, bool keep = false) {
+double raw_write(const std::string& path, const PageBuffer& buf, Prealloc prealloc, bool keep = false,
+                 double* cpu = nullptr) {
   ::unlink(path.c_str());
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) fail("open " + path + ": " + std::strerror(errno));
@@ -340,6 +353,7 @@ double raw_write(const std::string& path, const PageBuffer& buf, Prealloc preall
   };
   if (prealloc == Prealloc::kWhole) reserve(0, bytes);
   constexpr uint64_t kChunk = 4 * kMiB;
+  double c0 = cpu_seconds();
   auto t0 = Clock::now();
   for (uint64_t off = 0; off < bytes; off += kChunk) {
     uint64_t n = std::min(kChunk, bytes - off);
@@ -348,6 +362,7 @@ double raw_write(const std::string& path, const PageBuffer& buf, Prealloc preall
   }
   if (::fdatasync(fd) != 0) fail("fdatasync " + path + ": " + std::strerror(errno));
   double s = seconds_since(t0);
+  if (cpu) *cpu = cpu_seconds() - c0;
   ::close(fd);
   if (!keep) ::unlink(path.c_str());
   return s;
@@ -357,6 +372,7 @@ double raw_write(const std::string& path, const PageBuffer& buf, Prealloc preall
 
 struct FullRun {
   double seconds = 0;
+  double cpu = 0;
   uint64_t bytes_written = 0;
   SnapshotId id = 0;
 };
@@ -375,12 +391,14 @@ StoreOptions full_options(uint64_t snapshot_bytes, Codec codec) {
 FullRun write_full(Store& store, const PageBuffer& buf, const std::string& owner) {
   std::vector<uint8_t> meta(1024, 0x5a);
   FullRun run;
+  double c0 = cpu_seconds();
   auto t0 = Clock::now();
   auto w = check(store.begin_snapshot(owner), "begin full snapshot");
   for (uint64_t i = 0; i < buf.pages; ++i) check(w->put_page(i, buf.page(i)), "put_page");
   check(w->put_meta(meta), "put_meta");
   run.id = check(w->commit(), "commit full snapshot");
   run.seconds = seconds_since(t0);
+  run.cpu = cpu_seconds() - c0;
   run.bytes_written = check(store.info(run.id), "info").bytes_written;
   return run;
 }
@@ -401,6 +419,7 @@ void verify_sample(const Store& store, SnapshotId id, const PageBuffer& buf, uin
 struct FullResults {
   std::vector<double> raw_whole, raw_chunk, none, lz4, zstd;
   std::vector<double> lz4_bytes, zstd_bytes;  // stored / logical
+  std::vector<double> cpu_raw, cpu_none, cpu_lz4, cpu_zstd;  // CPU seconds per run
   bool store_preallocates = false;
   std::unique_ptr<Store> kept;  // last kNone store, for the incremental and read tests
   FullRun kept_run;
@@ -413,13 +432,14 @@ std::unique_ptr<Store> create_store(const std::string& path, const StoreOptions&
 }
 
 double run_store_full(const std::string& path, const PageBuffer& buf, Codec codec, FullResults& r,
-                      bool keep, double* stored_ratio) {
+                      bool keep, double* stored_ratio, std::vector<double>& cpu) {
   uint64_t bytes = buf.pages * kPageSize;
   auto store = create_store(path, full_options(bytes, codec));
   // Preallocated "the same way": if create() reserved the capacity, the raw
   // baseline fallocates too.
   if (codec == Codec::kNone) r.store_preallocates = allocated_bytes(path) >= bytes;
   FullRun run = write_full(*store, buf, "full");
+  cpu.push_back(run.cpu);
   if (stored_ratio) *stored_ratio = double(run.bytes_written) / double(bytes);
   if (keep) {
     r.kept = std::move(store);
@@ -438,14 +458,16 @@ void bench_full(const BenchOptions& o, const std::string& dir, const PageBuffer&
              o.reps);
   for (int rep = 0; rep < o.reps; ++rep) {
     bool last = rep + 1 == o.reps;
-    double s_none = run_store_full(dir + "/full-none.store", random, Codec::kNone, r, last, nullptr);
+    double s_none = run_store_full(dir + "/full-none.store", random, Codec::kNone, r, last, nullptr, r.cpu_none);
     r.none.push_back(s_none);
-    r.raw_chunk.push_back(raw_write(dir + "/raw.dat", random, Prealloc::kPerChunk, last));
+    double cpu = 0;
+    r.raw_chunk.push_back(raw_write(dir + "/raw.dat", random, Prealloc::kPerChunk, last, &cpu));
+    r.cpu_raw.push_back(cpu);
     r.raw_whole.push_back(raw_write(dir + "/raw-whole.dat", random, Prealloc::kWhole));
     double ratio = 0;
-    r.lz4.push_back(run_store_full(dir + "/full-lz4.store", half, Codec::kLz4, r, false, &ratio));
+    r.lz4.push_back(run_store_full(dir + "/full-lz4.store", half, Codec::kLz4, r, false, &ratio, r.cpu_lz4));
     r.lz4_bytes.push_back(ratio);
-    r.zstd.push_back(run_store_full(dir + "/full-zstd.store", half, Codec::kZstd, r, false, &ratio));
+    r.zstd.push_back(run_store_full(dir + "/full-zstd.store", half, Codec::kZstd, r, false, &ratio, r.cpu_zstd));
     r.zstd_bytes.push_back(ratio);
     fmt::print("  rep {}: raw {:.3f} s (per chunk) / {:.3f} s (whole), store none {:.3f} s, lz4 {:.3f} s, "
                "zstd {:.3f} s\n", rep + 1, r.raw_chunk.back(), r.raw_whole.back(), s_none, r.lz4.back(), r.zstd.back());
@@ -482,6 +504,12 @@ void report_full(const PageBuffer& buf, const FullResults& r) {
   line("full snapshot, half-zero pages, zstd-1", r.zstd, false);
   add_row({"  lz4 / zstd stored bytes / logical", fmt::format("{:.3f} / {:.3f}", median(r.lz4_bytes),
            median(r.zstd_bytes)), "", NAN, "", std::nullopt});
+  double gib = bytes / double(1ull << 30);
+  add_row({"  CPU s/GiB: store none / lz4 / zstd",
+           fmt::format("{:.2f} / {:.2f} / {:.2f}", median(r.cpu_none) / gib, median(r.cpu_lz4) / gib,
+                       median(r.cpu_zstd) / gib),
+           fmt::format("raw write {:.2f} s/GiB", median(r.cpu_raw) / gib), median(r.cpu_none) / median(r.cpu_raw), "",
+           std::nullopt});
   add_row({fmt::format("  raw, {}", prealloc_name(r.store_preallocates ? Prealloc::kPerChunk : Prealloc::kWhole)),
            spread(mbps(other), 1, "MB/s"), limit, median(raw) / median(other), "", std::nullopt});
 }
@@ -618,7 +646,7 @@ bool bench_cleaner(const BenchOptions& o, const std::string& dir, double raw_mbp
   so.default_retention = 1;
   uint64_t pages = o.size_mib * kMiB / kPageSize;
   // Live data (pages plus about 0.4% of index) is 70% of the capacity.
-  so.capacity = align_up(uint64_t(double(pages * kPageSize) * 1.004 / 0.70), so.segment_size);
+  so.capacity = align_up(uint64_t(double(pages * kPageSize) * 1.004 / (o.live_pct / 100)), so.segment_size);
   uint64_t per_snapshot = std::max<uint64_t>(1, uint64_t(double(pages) * o.churn_pct / 100));
   uint64_t overwrite_goal = 3 * so.capacity;                  // new bytes after the fill
   uint64_t steady_from = so.capacity;                         // ignore the first pass
@@ -726,7 +754,7 @@ bool bench_cleaner(const BenchOptions& o, const std::string& dir, double raw_mbp
            "<= 1.5", space_max <= 1.5});
   add_row({"cleaner: file bytes / live bytes", fmt::format("{:.3f}", median(file)), "", median(file), "",
            std::nullopt});
-  add_row({"cleaner: write cost, steady state", fmt::format("{:.3f} (copies {:.3f}, meta {:.3f})", wc, cleaned / fresh,
+  add_row({"cleaner: write cost, steady state", fmt::format("{:.3f} (copies {:.3f}, other {:.3f})", wc, cleaned / fresh,
                                                                   (written - cleaned - fresh) / fresh),
            "written / new bytes", wc, "<= 2.5", wc <= 2.5});
   double mbps = fresh / steady_s / 1e6;
