@@ -29,6 +29,17 @@ Status BlockReader::read_page(const IndexEntry& e, std::span<uint8_t, kPageSize>
     std::fill(out.begin(), out.end(), 0);
     return Status::Ok();
   }
+  if (e.codec() == Codec::kNone && e.length() == kPageSize) {
+    // The common case: straight into the caller's buffer, no copy.
+    uint64_t off = e.offset();
+    if (!geo_.in_segments(off, kPageSize) || geo_.segment_of(off) != geo_.segment_of(off + kPageSize - 1))
+      return Error::corruption("index points outside the log (offset " + std::to_string(off) + ")");
+    FROST_ASSIGN(size_t got, file_->read_at(off, out.data(), kPageSize));
+    if (got != kPageSize) return Error::corruption("page at offset " + std::to_string(off) + " is past the end of the file");
+    if (!ignore_checksums_ && checksum(out.data(), kPageSize) != e.checksum)
+      return Error::corruption("checksum mismatch in page at offset " + std::to_string(off));
+    return Status::Ok();
+  }
   FROST_ASSIGN(auto bytes, read_record(e));
   auto st = decompress_block(e.codec(), bytes, out);
   if (!st.ok()) return st.error().context("page at offset " + std::to_string(e.offset()));

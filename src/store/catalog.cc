@@ -115,11 +115,11 @@ const SnapshotRecord* Catalog::snapshot(uint64_t id) const {
 }
 
 std::vector<uint64_t> Catalog::retention_victims(uint32_t owner_id, const std::vector<uint64_t>& keep,
-                                                 uint64_t incoming) const {
+                                                 uint64_t incoming, uint32_t k_override) const {
   std::vector<uint64_t> out;
   const OwnerEntry* o = owner(owner_id);
   if (!o) return out;
-  size_t k = retention_of(*o);
+  size_t k = k_override ? k_override : retention_of(*o);
   std::vector<uint64_t> v = o->snapshots;
   if (incoming) v.push_back(incoming);
   if (v.size() <= k) return out;

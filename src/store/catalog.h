@@ -45,8 +45,9 @@ class Catalog {
   // Snapshots of the owner that retention removes: beyond the newest K,
   // neither pinned nor in `keep`. `incoming`, when not 0, is a snapshot about
   // to be committed, counted as the newest.
+  // `k`, when not 0, replaces the owner's retention.
   std::vector<uint64_t> retention_victims(uint32_t owner, const std::vector<uint64_t>& keep,
-                                          uint64_t incoming = 0) const;
+                                          uint64_t incoming = 0, uint32_t k = 0) const;
 
   uint64_t next_snapshot = 1;
   uint32_t next_owner = 1;

@@ -42,6 +42,8 @@ class Cleaner {
 
  private:
   std::vector<uint32_t> pick(bool explicit_run);
+  // Chooses the next segments to clean and gathers their live blocks.
+  Status fill_batch(bool explicit_run, std::vector<uint32_t>* batch, std::vector<LiveBlock>* live);
   // Finds the live blocks of segment seg; false when a held snapshot uses it.
   Result<bool> collect(uint32_t seg, std::vector<LiveBlock>* live);
   Result<bool> is_live(const SummaryEntry& e, uint64_t file_offset, bool* held);
@@ -50,6 +52,8 @@ class Cleaner {
                              uint64_t base);
 
   StoreImpl& s_;
+  uint64_t run_start_seq_ = 0;
+  std::set<uint32_t> skipped_;  // held by a reader, or not fully readable
   // Per relocation batch:
   std::unordered_map<uint64_t, IndexEntry> moved_pages_;  // old offset -> new entry
   std::set<uint64_t> moving_nodes_;                        // old offsets of live nodes to copy
@@ -71,13 +75,15 @@ Result<GcReport> StoreImpl::gc_locked(bool explicit_run) {
 std::vector<uint32_t> Cleaner::pick(bool explicit_run) {
   auto segs = s_.segments_.snapshot();
   uint64_t now = s_.log_->seq();
-  uint64_t protect = s_.protect_from_seq();
+  // Segments written since the run began hold the cleaner's own copies: cleaning
+  // them again would only chase our tail.
+  uint64_t protect = std::min(s_.protect_from_seq(), run_start_seq_);
   std::vector<std::pair<double, uint32_t>> scored;
   for (uint32_t i = 0; i < segs.size(); i++) {
     const auto& u = segs[i];
     if (u.state != uint8_t(SegmentState::kUsed) || i == s_.log_->head_segment() || i == s_.log_->next_segment())
       continue;
-    if (u.last_seq >= protect || u.last_seq == 0) continue;
+    if (u.last_seq >= protect || u.last_seq == 0 || skipped_.count(i)) continue;
     double util = double(u.live_bytes) / double(s_.sb_.segment_size);
     if (util > (explicit_run ? 0.8 : 0.95)) continue;
     double age = double(now - std::min(now, u.last_seq)) + 1;
@@ -97,46 +103,63 @@ Result<GcReport> Cleaner::run(bool explicit_run) {
   FROST_TRY(s_.checkpoint_locked());
   report.segments_freed = s_.segments_.free_count() - std::min(free_before, s_.segments_.free_count());
   uint64_t target = uint64_t(s_.opt_.gc_target_free * double(s_.sb_.segment_count));
+  run_start_seq_ = s_.log_->seq();
 
   s_.log_->set_cleaner_mode(true);
-  std::vector<uint32_t> cleaned;
   Status st;
-  for (uint32_t seg : pick(explicit_run)) {
-    if (!explicit_run && s_.segments_.free_count() + cleaned.size() >= target) break;
-    // Never let the copies use up the last free segments: stop while some remain.
-    if (s_.segments_.free_count() <= 1) break;
+  for (;;) {
+    if (!explicit_run && s_.segments_.free_count() >= target) break;
+    std::vector<uint32_t> batch;
     std::vector<LiveBlock> live;
-    auto ok = collect(seg, &live);
-    if (!ok.ok()) {
-      st = ok.error();
-      break;
-    }
-    if (!*ok) continue;
+    st = fill_batch(explicit_run, &batch, &live);
+    if (!st.ok() || batch.empty()) break;
     st = relocate(live, &report);
     if (!st.ok() && st.error().is(ErrorKind::kNoSpace)) {
-      // Out of room to copy into: the segments cleaned so far still count;
-      // this one's copies are garbage that no root names.
+      // Out of room to copy into: this batch's copies are garbage no root names.
       st = Status::Ok();
       break;
     }
     if (!st.ok()) break;
-    cleaned.push_back(seg);
-  }
-  if (st.ok() && !cleaned.empty()) {
+    // Free the batch now, so the next one has room: sync, zero, checkpoint.
     st = s_.sync_or_fail();
-    if (st.ok()) {
-      for (uint32_t seg : cleaned) s_.segments_.set_live(seg, 0);
-      st = s_.checkpoint_locked();
-    }
+    if (!st.ok()) break;
+    for (uint32_t seg : batch) s_.segments_.set_live(seg, 0);
+    st = s_.checkpoint_locked();
+    if (!st.ok()) break;
+    report.segments_cleaned += batch.size();
+    report.segments_freed += batch.size();
   }
   s_.log_->set_cleaner_mode(false);
   FROST_TRY(st);
   s_.gc_runs_++;
-  report.segments_cleaned = cleaned.size();
-  report.segments_freed += cleaned.size();
   report.segments_free_after = s_.segments_.free_count();
   if (report.segments_freed == 0) s_.no_gc_before_seq_ = s_.log_->seq() + 8;
   return report;
+}
+
+Status Cleaner::fill_batch(bool explicit_run, std::vector<uint32_t>* batch, std::vector<LiveBlock>* live) {
+  constexpr size_t kMaxBatch = 16;
+  uint64_t free = s_.segments_.free_count();
+  if (free <= 1) return Status::Ok();
+  // Copies must fit the free space, with room for headers and rewritten nodes.
+  uint64_t room = (free - 1) * s_.sb_.segment_size * 3 / 4;
+  uint64_t bytes = 0;
+  for (uint32_t seg : pick(explicit_run)) {
+    if (batch->size() == kMaxBatch) break;
+    std::vector<LiveBlock> seg_live;
+    FROST_ASSIGN(bool ok, collect(seg, &seg_live));
+    if (!ok) {
+      skipped_.insert(seg);
+      continue;
+    }
+    uint64_t seg_bytes = 0;
+    for (const auto& b : seg_live) seg_bytes += record_footprint(uint32_t(b.bytes.size()));
+    if (bytes + seg_bytes > room) break;
+    bytes += seg_bytes;
+    batch->push_back(seg);
+    for (auto& b : seg_live) live->push_back(std::move(b));
+  }
+  return Status::Ok();
 }
 
 Result<bool> Cleaner::is_live(const SummaryEntry& e, uint64_t file_offset, bool* held) {
@@ -234,13 +257,9 @@ Status Cleaner::relocate(std::vector<LiveBlock>& live, GcReport* report) {
     }
   }
   if (updates.empty()) return Status::Ok();
-  for (const auto& op : updates) {
-    std::span<const uint8_t> b(reinterpret_cast<const uint8_t*>(&op), sizeof(op));
-    FROST_TRY(s_.append(RecordSpec{RecordKind::kOp, Tree::kPages, 0, Codec::kNone, op.owner, op.snapshot, op.snapshot},
-                        b, false));
-  }
-  // The new roots may only be used once they are durable.
-  FROST_TRY(s_.sync_or_fail());
+  FROST_TRY(s_.append_ops(updates));
+  // Readers may use the new roots at once: the old copies stay where they are
+  // until the sync and the checkpoint that free their segments.
   std::unique_lock sl(s_.state_mu_);
   for (const auto& op : updates) FROST_TRY(s_.catalog_.apply_op(op));
   return Status::Ok();

@@ -97,6 +97,8 @@ class PosixEnv final : public Env {
       if (errno == EEXIST) return Error(ErrorKind::kExists, path + " already exists", EEXIST);
       return Error::io("open " + path);
     }
+    // open(2) applies the umask; a store must be exactly owner-only, no more and no less.
+    if (mode == OpenMode::kCreateExclusive && ::fchmod(fd.get(), 0600) != 0) return Error::io("chmod " + path);
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) return Error::io("stat " + path);
     bool is_block = S_ISBLK(st.st_mode);

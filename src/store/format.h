@@ -139,7 +139,7 @@ struct CommitRecord {
   uint64_t parent;        // 0 = none
   uint32_t owner;
   uint16_t owner_name_length;  // the name follows the record
-  uint16_t flags;
+  uint16_t retired_count;      // then this many u64 ids retention deletes with this commit
   uint64_t created_ns;
   IndexEntry page_root;
   IndexEntry meta_root;

@@ -37,8 +37,8 @@ struct StoreOptions {
   // The cleaner runs inside commit() when fewer than this fraction of segments
   // are free, until gc_target_free are. Writes (but not the cleaner) also keep
   // gc_reserve_segments free so the cleaner always has room to copy into.
-  double gc_low_free = 0.10;
-  double gc_target_free = 0.20;
+  double gc_low_free = 0.05;
+  double gc_target_free = 0.10;
   uint32_t gc_reserve_segments = 2;
   bool read_only = false;               // open without recovery writes or a lock
   // Fuzzing only: accept wrong checksums so the parsers behind them are reached.

@@ -69,7 +69,9 @@ Status StoreImpl::initialise(File& file, Env& env, const std::string& path, cons
   std::vector<uint8_t> block(kBlockSize, 0);
   std::memcpy(block.data(), &sb, sizeof(sb));
   FROST_TRY(file.write_at(0, block.data(), block.size()));
-  FROST_TRY(file.write_at(sb.cr_offset[0], cp_bytes.data(), cp_bytes.size()));
+  // Checkpoint n lives in region n % 2: the first one in B, so the next one
+  // (in A) never overwrites the only valid region.
+  FROST_TRY(file.write_at(sb.cr_offset[cp.header.cp_seq % 2], cp_bytes.data(), cp_bytes.size()));
   FROST_TRY(file.sync());
   return env.sync_dir(dir_of(path));
 }
@@ -172,13 +174,22 @@ Status StoreImpl::roll_forward(const CheckpointHeader& from, uint64_t* replayed)
         CommitRecord c;
         if (rec.size() < sizeof(c)) continue;
         std::memcpy(&c, rec.data(), sizeof(c));
-        if (rec.size() != sizeof(c) + c.owner_name_length) st = Error::corruption("commit record has a bad length");
-        else st = catalog_.apply_commit(c, std::string(reinterpret_cast<const char*>(rec.data()) + sizeof(c), c.owner_name_length));
+        if (rec.size() != sizeof(c) + c.owner_name_length + size_t(c.retired_count) * sizeof(uint64_t)) {
+          st = Error::corruption("commit record has a bad length");
+        } else {
+          st = catalog_.apply_commit(c, std::string(reinterpret_cast<const char*>(rec.data()) + sizeof(c), c.owner_name_length));
+          const uint8_t* ids = rec.data() + sizeof(c) + c.owner_name_length;
+          for (uint16_t i = 0; i < c.retired_count && st.ok(); i++) {
+            OpRecord del{uint32_t(OpKind::kDelete), c.owner, 0};
+            std::memcpy(&del.snapshot, ids + i * sizeof(uint64_t), sizeof(uint64_t));
+            st = catalog_.apply_op(del);
+          }
+        }
       } else if (e.kind == uint8_t(RecordKind::kOp)) {
-        OpRecord op;
-        if (rec.size() != sizeof(op)) st = Error::corruption("op record has a bad length");
-        else {
-          std::memcpy(&op, rec.data(), sizeof(op));
+        if (rec.size() % sizeof(OpRecord) != 0) st = Error::corruption("op record has a bad length");
+        for (size_t i = 0; st.ok() && i < rec.size() / sizeof(OpRecord); i++) {
+          OpRecord op;
+          std::memcpy(&op, rec.data() + i * sizeof(op), sizeof(op));
           st = catalog_.apply_op(op);
         }
       }

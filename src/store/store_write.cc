@@ -123,7 +123,8 @@ Status StoreImpl::put_page(SnapshotId id, uint64_t vpn, std::span<const uint8_t,
                                          data));
   it->second.bytes_written += e.zero() ? 0 : record_footprint(e.length());
   it->second.puts[vpn] = e;
-  return Status::Ok();
+  // A big snapshot must not wait for the log to run dry before cleaning.
+  return maybe_auto_gc();
 }
 
 Status StoreImpl::remove_pages(SnapshotId id, uint64_t first, uint64_t last) {
@@ -188,6 +189,23 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
   FROST_ASSIGN(IndexBuild meta, index_build(*reader_, meta_sink, Tree::kMeta, IndexEntry{}, w.meta, RangeSet{}));
   uint64_t page_count = uint64_t(int64_t(w.parent_pages) + pages.page_delta);
 
+  // Retention: the oldest snapshots beyond K go with this commit, named in
+  // its record so that both become durable together, unless pinned or held.
+  std::vector<uint64_t> retired;
+  {
+    std::vector<uint64_t> keep;
+    {
+      // The parent is held by this writer only to keep the cleaner away while
+      // we build on it; that hold must not stop retention.
+      std::lock_guard hl(hold_mu_);
+      for (auto& [h, n] : holds_)
+        if (n > (h == w.parent ? 1 : 0)) keep.push_back(h);
+    }
+    std::shared_lock sl(state_mu_);
+    retired = catalog_.retention_victims(w.owner, keep, id);
+  }
+  if (retired.size() > 0xffff) retired.resize(0xffff);
+
   CommitRecord c{};
   c.snapshot = id;
   c.parent = w.parent;
@@ -199,28 +217,14 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
   c.meta_length = w.meta_length;
   c.page_count = page_count;
   c.bytes_written = w.bytes_written + pages.node_bytes + meta.node_bytes;
-  std::vector<uint8_t> rec(sizeof(c) + w.owner_name.size());
+  c.retired_count = uint16_t(retired.size());
+  std::vector<uint8_t> rec(sizeof(c) + w.owner_name.size() + retired.size() * sizeof(uint64_t));
   std::memcpy(rec.data(), &c, sizeof(c));
   std::memcpy(rec.data() + sizeof(c), w.owner_name.data(), w.owner_name.size());
+  if (!retired.empty())
+    std::memcpy(rec.data() + sizeof(c) + w.owner_name.size(), retired.data(), retired.size() * sizeof(uint64_t));
   FROST_TRY(append(RecordSpec{RecordKind::kCommit, Tree::kPages, 0, Codec::kNone, w.owner, id, id}, rec));
 
-  // Retention: the oldest snapshots beyond K go in the same durable write,
-  // unless pinned or held.
-  std::vector<OpRecord> deletes;
-  {
-    std::vector<uint64_t> keep;
-    {
-      // The parent is held by this writer only to keep the cleaner away while
-      // we build on it; that hold must not stop retention.
-      std::lock_guard hl(hold_mu_);
-      for (auto& [h, n] : holds_)
-        if (n > (h == w.parent ? 1 : 0)) keep.push_back(h);
-    }
-    std::shared_lock sl(state_mu_);
-    for (uint64_t v : catalog_.retention_victims(w.owner, keep, id))
-      deletes.push_back(OpRecord{uint32_t(OpKind::kDelete), w.owner, v});
-  }
-  FROST_TRY(append_ops(deletes));
   FROST_TRY(sync_or_fail());
 
   {
@@ -230,6 +234,8 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
     for (const auto& [i, e] : w.meta) account(e, +1);
     for (const auto& e : pages.new_nodes) account(e, +1);
     for (const auto& e : meta.new_nodes) account(e, +1);
+    std::vector<OpRecord> deletes;
+    for (uint64_t v : retired) deletes.push_back(OpRecord{uint32_t(OpKind::kDelete), w.owner, v});
     FROST_TRY(apply_ops_in_memory(deletes));
   }
   if (w.parent) release(w.parent);
@@ -242,7 +248,7 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
 }
 
 Status StoreImpl::maybe_auto_gc() {
-  if (writers_.size() > 0 || log_->seq() < no_gc_before_seq_) return Status::Ok();
+  if (log_->seq() < no_gc_before_seq_) return Status::Ok();
   if (double(segments_.free_count()) >= opt_.gc_low_free * double(sb_.segment_count)) return Status::Ok();
   auto r = gc_locked(false);
   if (!r.ok()) return r.error().is(ErrorKind::kNoSpace) ? Status::Ok() : Status(r.error());
@@ -267,10 +273,15 @@ Status StoreImpl::forget_snapshot(SnapshotId id) {
 }
 
 Status StoreImpl::append_ops(const std::vector<OpRecord>& ops) {
-  for (const auto& op : ops) {
-    std::span<const uint8_t> b(reinterpret_cast<const uint8_t*>(&op), sizeof(op));
-    FROST_TRY(append(RecordSpec{RecordKind::kOp, Tree::kPages, 0, Codec::kNone, op.owner, op.snapshot, op.snapshot}, b,
-                     false));
+  // One record holds a whole batch, so a batch (a retention change and the
+  // deletes it causes, an owner and all its snapshots) lands whole or not at all.
+  constexpr size_t kPerRecord = 0xffff / sizeof(OpRecord);
+  for (size_t i = 0; i < ops.size(); i += kPerRecord) {
+    size_t n = std::min(kPerRecord, ops.size() - i);
+    std::span<const uint8_t> b(reinterpret_cast<const uint8_t*>(&ops[i]), n * sizeof(OpRecord));
+    FROST_TRY(append(RecordSpec{RecordKind::kOp, Tree::kPages, 0, Codec::kNone, ops[i].owner, ops[i].snapshot,
+                                ops[i].snapshot},
+                     b, false));
   }
   return Status::Ok();
 }
@@ -367,13 +378,11 @@ Status StoreImpl::set_retention(const std::string& name, uint32_t keep) {
     const OwnerEntry* o = catalog_.owner(name);
     if (!o) return Error::not_found("no snapshots named " + name);
     owner = o->id;
+    ops.push_back(OpRecord{uint32_t(OpKind::kRetention), owner, 0, keep});
+    for (uint64_t v : catalog_.retention_victims(owner, held, 0, keep))
+      ops.push_back(OpRecord{uint32_t(OpKind::kDelete), owner, v});
   }
-  FROST_TRY(apply_ops_locked({OpRecord{uint32_t(OpKind::kRetention), owner, 0, keep}}));
-  {
-    std::shared_lock sl(state_mu_);
-    for (uint64_t v : catalog_.retention_victims(owner, held)) ops.push_back(OpRecord{uint32_t(OpKind::kDelete), owner, v});
-  }
-  return ops.empty() ? Status::Ok() : apply_ops_locked(ops);
+  return apply_ops_locked(ops);
 }
 
 Status StoreImpl::checkpoint() {
