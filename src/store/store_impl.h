@@ -26,8 +26,6 @@ struct WriterState {
   uint32_t owner = 0;
   std::string owner_name;
   SnapshotId parent = 0;
-  IndexEntry parent_root{};
-  uint64_t parent_pages = 0;
   uint64_t begin_seq = 0;              // log seq when it began: its records are newer
   std::map<uint64_t, IndexEntry> puts;
   RangeSet removed;
@@ -101,6 +99,9 @@ class StoreImpl {
   Status roll_forward(const CheckpointHeader& from, uint64_t* replayed);
   Result<Superblock> find_superblock();
   bool is_held(SnapshotId id) const;
+  // Snapshots that must not be deleted: held ones, and parents of open
+  // writers (but not the parent of writer `except_writer`). write_mu_ held.
+  std::vector<uint64_t> in_use(SnapshotId except_writer = 0) const;
   uint64_t protect_from_seq() const;
   Status maybe_auto_gc();
   void forget_pending_owner(const std::string& name);

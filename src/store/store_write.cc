@@ -101,11 +101,10 @@ Result<std::unique_ptr<SnapshotWriter>> StoreImpl::begin_snapshot(const std::str
       if (!p) return Error::not_found("parent snapshot " + std::to_string(*parent) + " does not exist");
       if (p->owner != w.owner) return Error::invalid("parent snapshot " + std::to_string(*parent) + " belongs to another owner");
       w.parent = *parent;
-      w.parent_root = p->page_root;
-      w.parent_pages = p->page_count;
     }
   }
-  if (w.parent) FROST_TRY(hold(w.parent));  // the cleaner must not move what we share
+  // The parent cannot be deleted while we build on it (see in_use), but the
+  // cleaner may move its blocks: commit() builds on its root as it is then.
   SnapshotId id = catalog_.next_snapshot++;
   w.begin_seq = log_->seq();
   writers_[id] = std::move(w);
@@ -163,7 +162,6 @@ void StoreImpl::abort(SnapshotId id) {
   std::lock_guard wl(write_mu_);
   auto it = writers_.find(id);
   if (it == writers_.end()) return;
-  if (it->second.parent) release(it->second.parent);
   std::string name = it->second.owner_name;
   writers_.erase(it);
   forget_pending_owner(name);
@@ -180,27 +178,33 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
   FROST_TRY(ensure_writable());
   auto it = writers_.find(id);
   if (it == writers_.end()) return no_writer(id);
+  // Make room first: while the index is built the cleaner must not run, as
+  // it could move (and free) the parent nodes the new tree is built from.
+  FROST_TRY(maybe_auto_gc());
   WriterState& w = it->second;
-  auto appender = [this](const RecordSpec& s, std::span<const uint8_t> b) { return append(s, b); };
+  IndexEntry parent_root{};
+  uint64_t parent_pages = 0;
+  if (w.parent) {
+    std::shared_lock sl(state_mu_);
+    const SnapshotRecord* p = catalog_.snapshot(w.parent);
+    if (!p) return Error::not_found("parent snapshot " + std::to_string(w.parent) + " is gone");
+    parent_root = p->page_root;
+    parent_pages = p->page_count;
+  }
+  auto appender = [this](const RecordSpec& s, std::span<const uint8_t> b) { return append(s, b, false); };
 
   LogNodeSink page_sink(appender, Tree::kPages, w.owner, id);
-  FROST_ASSIGN(IndexBuild pages, index_build(*reader_, page_sink, Tree::kPages, w.parent_root, w.puts, w.removed));
+  FROST_ASSIGN(IndexBuild pages, index_build(*reader_, page_sink, Tree::kPages, parent_root, w.puts, w.removed));
   LogNodeSink meta_sink(appender, Tree::kMeta, w.owner, id);
   FROST_ASSIGN(IndexBuild meta, index_build(*reader_, meta_sink, Tree::kMeta, IndexEntry{}, w.meta, RangeSet{}));
-  uint64_t page_count = uint64_t(int64_t(w.parent_pages) + pages.page_delta);
+  uint64_t page_count = uint64_t(int64_t(parent_pages) + pages.page_delta);
 
   // Retention: the oldest snapshots beyond K go with this commit, named in
   // its record so that both become durable together, unless pinned or held.
   std::vector<uint64_t> retired;
   {
-    std::vector<uint64_t> keep;
-    {
-      // The parent is held by this writer only to keep the cleaner away while
-      // we build on it; that hold must not stop retention.
-      std::lock_guard hl(hold_mu_);
-      for (auto& [h, n] : holds_)
-        if (n > (h == w.parent ? 1 : 0)) keep.push_back(h);
-    }
+    // Our own parent may go: the new snapshot no longer needs it once durable.
+    std::vector<uint64_t> keep = in_use(id);
     std::shared_lock sl(state_mu_);
     retired = catalog_.retention_victims(w.owner, keep, id);
   }
@@ -223,7 +227,7 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
   std::memcpy(rec.data() + sizeof(c), w.owner_name.data(), w.owner_name.size());
   if (!retired.empty())
     std::memcpy(rec.data() + sizeof(c) + w.owner_name.size(), retired.data(), retired.size() * sizeof(uint64_t));
-  FROST_TRY(append(RecordSpec{RecordKind::kCommit, Tree::kPages, 0, Codec::kNone, w.owner, id, id}, rec));
+  FROST_TRY(append(RecordSpec{RecordKind::kCommit, Tree::kPages, 0, Codec::kNone, w.owner, id, id}, rec, false));
 
   FROST_TRY(sync_or_fail());
 
@@ -238,13 +242,23 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
     for (uint64_t v : retired) deletes.push_back(OpRecord{uint32_t(OpKind::kDelete), w.owner, v});
     FROST_TRY(apply_ops_in_memory(deletes));
   }
-  if (w.parent) release(w.parent);
   std::string name = w.owner_name;
   writers_.erase(it);
   forget_pending_owner(name);
   if (log_->bytes_written() - log_bytes_at_checkpoint_ >= opt_.checkpoint_every_bytes) FROST_TRY(checkpoint_locked());
   FROST_TRY(maybe_auto_gc());
   return id;
+}
+
+std::vector<uint64_t> StoreImpl::in_use(SnapshotId except_writer) const {
+  std::vector<uint64_t> out;
+  {
+    std::lock_guard hl(hold_mu_);
+    for (auto& [h, n] : holds_) out.push_back(h);
+  }
+  for (const auto& [id, w] : writers_)
+    if (w.parent && id != except_writer) out.push_back(w.parent);
+  return out;
 }
 
 Status StoreImpl::maybe_auto_gc() {
@@ -341,7 +355,9 @@ Status StoreImpl::remove(SnapshotId id) {
     if (!s) return Error::not_found("snapshot " + std::to_string(id) + " does not exist");
     owner = s->owner;
   }
-  if (is_held(id)) return Error(ErrorKind::kBusy, "snapshot " + std::to_string(id) + " is in use");
+  auto busy = in_use();
+  if (std::find(busy.begin(), busy.end(), id) != busy.end())
+    return Error(ErrorKind::kBusy, "snapshot " + std::to_string(id) + " is in use");
   return apply_ops_locked({OpRecord{uint32_t(OpKind::kDelete), owner, id}});
 }
 
@@ -349,12 +365,13 @@ Status StoreImpl::remove_owner(const std::string& name) {
   std::lock_guard wl(write_mu_);
   FROST_TRY(ensure_writable());
   std::vector<OpRecord> ops;
+  auto busy = in_use();
   {
     std::shared_lock sl(state_mu_);
     const OwnerEntry* o = catalog_.owner(name);
     if (!o) return Error::not_found("no snapshots named " + name);
     for (uint64_t s : o->snapshots) {
-      if (is_held(s)) return Error(ErrorKind::kBusy, "snapshot " + std::to_string(s) + " of " + name + " is in use");
+      if (std::find(busy.begin(), busy.end(), s) != busy.end()) return Error(ErrorKind::kBusy, "snapshot " + std::to_string(s) + " of " + name + " is in use");
       ops.push_back(OpRecord{uint32_t(OpKind::kDelete), o->id, s});
     }
     ops.push_back(OpRecord{uint32_t(OpKind::kDeleteOwner), o->id, 0});
@@ -367,11 +384,7 @@ Status StoreImpl::set_retention(const std::string& name, uint32_t keep) {
   std::lock_guard wl(write_mu_);
   FROST_TRY(ensure_writable());
   uint32_t owner;
-  std::vector<uint64_t> held;
-  {
-    std::lock_guard hl(hold_mu_);
-    for (auto& [h, n] : holds_) held.push_back(h);
-  }
+  std::vector<uint64_t> held = in_use();
   std::vector<OpRecord> ops;
   {
     std::shared_lock sl(state_mu_);
