@@ -62,7 +62,8 @@ Status LogWriter::advance_segment() {
   return Status::Ok();
 }
 
-Result<IndexEntry> LogWriter::append(const RecordSpec& spec, std::span<const uint8_t> bytes) {
+Result<IndexEntry> LogWriter::append(const RecordSpec& spec, std::span<const uint8_t> bytes,
+                                     std::optional<uint64_t> precomputed) {
   if (bytes.size() > 0xffff || bytes.empty()) return Error::invalid("record of " + std::to_string(bytes.size()) + " bytes");
   if (pos_.next_segment == kNoSegment && pos_.offset == 0 && entries_.empty()) {
     // A fresh head (after recovery with no reservation): find a successor early.
@@ -75,7 +76,7 @@ Result<IndexEntry> LogWriter::append(const RecordSpec& spec, std::span<const uin
   }
   if (pos_.next_segment == kNoSegment) pos_.next_segment = allocate().value_or(kNoSegment);
 
-  uint64_t sum = checksum(bytes.data(), bytes.size());
+  uint64_t sum = precomputed ? *precomputed : checksum(bytes.data(), bytes.size());
   uint32_t rel = kPartialHeaderSize + data_length_;
   std::memcpy(buf_.data() + rel, bytes.data(), bytes.size());
   uint32_t padded = record_footprint(uint32_t(bytes.size()));

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -61,7 +62,9 @@ class LogWriter {
   LogPosition position() const;
 
   // Appends one record; its location and checksum come back as an IndexEntry.
-  Result<IndexEntry> append(const RecordSpec& spec, std::span<const uint8_t> bytes);
+  // `sum`, when given, is the bytes' checksum, computed by the caller.
+  Result<IndexEntry> append(const RecordSpec& spec, std::span<const uint8_t> bytes,
+                            std::optional<uint64_t> sum = std::nullopt);
   // Writes the partial being filled (not durable until sync()).
   Status flush();
   // flush() and make everything durable.

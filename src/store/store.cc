@@ -77,6 +77,10 @@ Status SnapshotWriter::put_page(uint64_t vpn, std::span<const uint8_t, kPageSize
   if (done_) return Error::invalid("snapshot already committed");
   return store_->put_page(id_, vpn, data);
 }
+Status SnapshotWriter::put_pages(uint64_t first_vpn, std::span<const uint8_t> pages) {
+  if (done_) return Error::invalid("snapshot already committed");
+  return store_->put_pages(id_, first_vpn, pages);
+}
 Status SnapshotWriter::remove_pages(uint64_t first, uint64_t last) {
   if (done_) return Error::invalid("snapshot already committed");
   return store_->remove_pages(id_, first, last);

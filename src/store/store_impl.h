@@ -45,6 +45,7 @@ class StoreImpl {
   // store_write.cc
   Result<std::unique_ptr<SnapshotWriter>> begin_snapshot(const std::string& owner, std::optional<SnapshotId> parent);
   Status put_page(SnapshotId id, uint64_t vpn, std::span<const uint8_t, kPageSize> data);
+  Status put_pages(SnapshotId id, uint64_t first_vpn, std::span<const uint8_t> pages);
   Status remove_pages(SnapshotId id, uint64_t first, uint64_t last);
   Status put_meta(SnapshotId id, std::span<const uint8_t> bytes);
   Result<SnapshotId> commit(SnapshotId id);
@@ -86,7 +87,8 @@ class StoreImpl {
  private:
   friend class Cleaner;
   Status ensure_writable() const;
-  Result<IndexEntry> append(const RecordSpec& spec, std::span<const uint8_t> bytes, bool allow_gc = true);
+  Result<IndexEntry> append(const RecordSpec& spec, std::span<const uint8_t> bytes, bool allow_gc = true,
+                            std::optional<uint64_t> sum = std::nullopt);
   Result<IndexEntry> store_block(const RecordSpec& spec, std::span<const uint8_t, kPageSize> data);
   Status sync_or_fail();
   void account(const IndexEntry& e, int64_t sign);

@@ -5,7 +5,9 @@
 #include <cstring>
 
 #include "store/checkpoint.h"
+#include "store/checksum.h"
 #include "store/codec.h"
+#include "store/worker_pool.h"
 #include "store/store_impl.h"
 
 namespace frost::store {
@@ -57,11 +59,12 @@ uint64_t StoreImpl::protect_from_seq() const {
   return seq;
 }
 
-Result<IndexEntry> StoreImpl::append(const RecordSpec& spec, std::span<const uint8_t> bytes, bool allow_gc) {
-  auto r = log_->append(spec, bytes);
+Result<IndexEntry> StoreImpl::append(const RecordSpec& spec, std::span<const uint8_t> bytes, bool allow_gc,
+                                     std::optional<uint64_t> sum) {
+  auto r = log_->append(spec, bytes, sum);
   if (!r.ok() && r.error().is(ErrorKind::kNoSpace) && allow_gc) {
     auto g = gc_locked(false);
-    if (g.ok() && g->segments_freed > 0) r = log_->append(spec, bytes);
+    if (g.ok() && g->segments_freed > 0) r = log_->append(spec, bytes, sum);
   }
   if (!r.ok() && !r.error().is(ErrorKind::kNoSpace) && !r.error().is(ErrorKind::kInvalidArgument)) failed_ = true;
   return r;
@@ -123,6 +126,56 @@ Status StoreImpl::put_page(SnapshotId id, uint64_t vpn, std::span<const uint8_t,
   it->second.bytes_written += e.zero() ? 0 : record_footprint(e.length());
   it->second.puts[vpn] = e;
   // A big snapshot must not wait for the log to run dry before cleaning.
+  return maybe_auto_gc();
+}
+
+namespace {
+
+// A page made ready for the log outside the lock: zero test, compression, checksum.
+struct PreparedPage {
+  bool zero = false;
+  Codec codec = Codec::kNone;
+  std::vector<uint8_t> packed;  // compressed bytes, when codec != kNone
+  uint64_t sum = 0;
+};
+
+}  // namespace
+
+Status StoreImpl::put_pages(SnapshotId id, uint64_t first_vpn, std::span<const uint8_t> pages) {
+  if (pages.size() % kPageSize != 0) return Error::invalid("put_pages needs whole pages");
+  size_t n = pages.size() / kPageSize;
+  if (n == 0) return Status::Ok();
+  if (first_vpn > kMaxKey || n - 1 > kMaxKey - first_vpn) return Error::invalid("page numbers beyond 48 bits");
+  // The CPU work runs on every core, before the log lock is taken.
+  std::vector<PreparedPage> prep(n);
+  constexpr size_t kChunk = 16;
+  WorkerPool::shared().parallel_for((n + kChunk - 1) / kChunk, [&](size_t c) {
+    for (size_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); i++) {
+      std::span<const uint8_t> page = pages.subspan(i * kPageSize, kPageSize);
+      PreparedPage& p = prep[i];
+      p.zero = is_zero(page);
+      if (p.zero) continue;
+      p.codec = compress_block(opt_.compression, opt_.zstd_level, page, p.packed);
+      p.sum = p.codec == Codec::kNone ? checksum(page.data(), page.size()) : checksum(p.packed.data(), p.packed.size());
+    }
+  });
+  std::lock_guard wl(write_mu_);
+  FROST_TRY(ensure_writable());
+  auto it = writers_.find(id);
+  if (it == writers_.end()) return no_writer(id);
+  for (size_t i = 0; i < n; i++) {
+    const PreparedPage& p = prep[i];
+    IndexEntry e = IndexEntry::zero_page();
+    if (!p.zero) {
+      std::span<const uint8_t> bytes = p.codec == Codec::kNone ? pages.subspan(i * kPageSize, kPageSize)
+                                                               : std::span<const uint8_t>(p.packed);
+      RecordSpec spec{RecordKind::kPage, Tree::kPages, 0, p.codec, it->second.owner, first_vpn + i, id};
+      FROST_ASSIGN(e, append(spec, bytes, true, p.sum));
+      bytes_new_ += record_footprint(e.length());
+      it->second.bytes_written += record_footprint(e.length());
+    }
+    it->second.puts[first_vpn + i] = e;
+  }
   return maybe_auto_gc();
 }
 

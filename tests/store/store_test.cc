@@ -256,6 +256,32 @@ TEST_F(StoreTest, CompressionRoundTrips) {
   }
 }
 
+TEST_F(StoreTest, PutPagesEqualsPutPageOneByOne) {
+  for (Codec c : {Codec::kNone, Codec::kLz4}) {
+    opts_.compression = c;
+    auto s = open();
+    std::vector<uint8_t> run(300 * kPageSize);
+    for (uint64_t i = 0; i < 300; i++) {
+      Page p = stamp(4, 1000 + i);
+      if (i % 7 == 0) p.fill(0);                              // zero pages take no block
+      if (i % 3 == 0) std::fill(p.begin() + 1000, p.end(), 'z');  // compressible
+      std::memcpy(run.data() + i * kPageSize, p.data(), kPageSize);
+    }
+    std::string owner = c == Codec::kNone ? "batch" : "batch-lz4";
+    auto w = s->begin_snapshot(owner);
+    ASSERT_TRUE((*w)->put_pages(1000, run).ok());
+    EXPECT_TRUE((*w)->put_pages(0, std::span<const uint8_t>(run.data(), 100)).error().is(ErrorKind::kInvalidArgument));
+    SnapshotId id = *(*w)->commit();
+    EXPECT_EQ(s->info(id)->page_count, 300u);
+    for (uint64_t i = 0; i < 300; i++) {
+      Page p;
+      ASSERT_TRUE(*s->read_page(id, 1000 + i, p));
+      ASSERT_EQ(0, std::memcmp(p.data(), run.data() + i * kPageSize, kPageSize)) << "page " << i;
+    }
+    EXPECT_TRUE(s->fsck()->clean());
+  }
+}
+
 TEST_F(StoreTest, ReadsAreSafeFromManyThreads) {
   auto s = open();
   std::vector<uint64_t> all;
