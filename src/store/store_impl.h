@@ -50,7 +50,7 @@ class StoreImpl {
   Status put_meta(SnapshotId id, std::span<const uint8_t> bytes);
   Result<SnapshotId> commit(SnapshotId id);
   void abort(SnapshotId id);
-  Status write_ops(std::vector<OpRecord> ops);
+  Result<uint32_t> owner_of(SnapshotId id) const;
   Status pin(SnapshotId id, bool on);
   Status remove(SnapshotId id);
   Status remove_owner(const std::string& owner);

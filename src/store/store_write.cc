@@ -379,35 +379,24 @@ Status StoreImpl::apply_ops_locked(const std::vector<OpRecord>& ops) {
   return Status::Ok();
 }
 
-Status StoreImpl::write_ops(std::vector<OpRecord> ops) {
-  std::lock_guard wl(write_mu_);
-  FROST_TRY(ensure_writable());
-  return apply_ops_locked(ops);
+Result<uint32_t> StoreImpl::owner_of(SnapshotId id) const {
+  std::shared_lock sl(state_mu_);
+  const SnapshotRecord* s = catalog_.snapshot(id);
+  if (!s) return Error::not_found("snapshot " + std::to_string(id) + " does not exist");
+  return s->owner;
 }
 
 Status StoreImpl::pin(SnapshotId id, bool on) {
   std::lock_guard wl(write_mu_);
   FROST_TRY(ensure_writable());
-  uint32_t owner;
-  {
-    std::shared_lock sl(state_mu_);
-    const SnapshotRecord* s = catalog_.snapshot(id);
-    if (!s) return Error::not_found("snapshot " + std::to_string(id) + " does not exist");
-    owner = s->owner;
-  }
+  FROST_ASSIGN(uint32_t owner, owner_of(id));
   return apply_ops_locked({OpRecord{uint32_t(on ? OpKind::kPin : OpKind::kUnpin), owner, id}});
 }
 
 Status StoreImpl::remove(SnapshotId id) {
   std::lock_guard wl(write_mu_);
   FROST_TRY(ensure_writable());
-  uint32_t owner;
-  {
-    std::shared_lock sl(state_mu_);
-    const SnapshotRecord* s = catalog_.snapshot(id);
-    if (!s) return Error::not_found("snapshot " + std::to_string(id) + " does not exist");
-    owner = s->owner;
-  }
+  FROST_ASSIGN(uint32_t owner, owner_of(id));
   auto busy = in_use();
   if (std::find(busy.begin(), busy.end(), id) != busy.end())
     return Error(ErrorKind::kBusy, "snapshot " + std::to_string(id) + " is in use");
