@@ -147,7 +147,7 @@ class CapacityTest : public ::testing::Test {
     std::vector<SnapshotId> ids;
     for (const auto& [id, w] : written_)
       if (newest_.at(w.owner) != id) ids.push_back(id);
-    ids.resize(ids.size() / 2 + 1);
+    ids.resize((ids.size() + 1) / 2);
     for (SnapshotId id : ids) {
       Status st = s.remove(id);
       ASSERT_TRUE(st.ok()) << "remove(" << id << ") in a full store: " << st.error().to_string();

@@ -521,8 +521,10 @@ bool read_all(const Store& s, SnapshotId id, const SnapshotTruth& t) {
 }
 
 void check_listing(const Store& s, const Truths& truths, Outcome* out) {
+  std::set<SnapshotId> listed;
   for (const OwnerInfo& o : s.list()) {
     for (const SnapshotInfo& info : o.snapshots) {
+      listed.insert(info.id);
       const SnapshotTruth* t = truths.find(info.id);
       if (t == nullptr) {
         ADD_FAILURE() << "list() shows snapshot " << info.id << " that was never committed";
@@ -535,6 +537,14 @@ void check_listing(const Store& s, const Truths& truths, Outcome* out) {
       EXPECT_EQ(info.meta_length, t->meta.size()) << "snapshot " << info.id;
       if (!read_all(s, info.id, *t)) out->read_failed = true;
     }
+  }
+  // What list() does not show must not be readable either.
+  for (const auto& [id, t] : truths.g.snaps) {
+    if (listed.count(id)) continue;
+    auto meta = s.read_meta(id);
+    EXPECT_TRUE(!meta.ok() && meta.error().is(ErrorKind::kNotFound))
+        << "snapshot " << id << " is not listed but read_meta() "
+        << (meta.ok() ? "returned bytes" : "failed with " + meta.error().to_string());
   }
 }
 
