@@ -89,9 +89,14 @@ Result<CheckpointData> read_checkpoint(const File& file, const Superblock& sb, i
       (h.next_segment != kNoSegment && h.next_segment >= sb.segment_count))
     return bad(region, "log position outside the store");
 
+  // Bounded by the file before allocating: the length is not trusted yet.
+  FROST_ASSIGN(uint64_t file_size, file.size());
+  if (sb.cr_offset[region] + sizeof(h) + h.payload_length > file_size) return bad(region, "payload cut short");
   std::vector<uint8_t> payload(h.payload_length);
-  FROST_ASSIGN(got, file.read_at(sb.cr_offset[region] + sizeof(h), payload.data(), payload.size()));
-  if (got != payload.size()) return bad(region, "payload cut short");
+  if (!payload.empty()) {
+    FROST_ASSIGN(got, file.read_at(sb.cr_offset[region] + sizeof(h), payload.data(), payload.size()));
+    if (got != payload.size()) return bad(region, "payload cut short");
+  }
   if (!ignore_checksums && checksum(payload.data(), payload.size()) != h.payload_checksum)
     return bad(region, "payload checksum mismatch");
 

@@ -41,7 +41,8 @@ std::vector<uint32_t> StoreImpl::count_live(std::vector<std::string>* damage, Fs
 
 Result<FsckReport> StoreImpl::fsck() const {
   FsckReport r;
-  r.damage = open_damage_;  // checkpoint regions are re-read below, so open's notes would repeat
+  r.damage = open_damage_;
+  r.notes = open_notes_;
 
   // Every snapshot: index, pages and meta, each checksum verified.
   std::vector<std::pair<uint64_t, std::string>> snaps;

@@ -21,7 +21,7 @@ LogWriter::LogWriter(File* file, const Superblock& super, SegmentTable* segments
       geo_{super.segment_base, super.segment_size, super.segment_count},
       segments_(segments),
       reserve_(reserve_segments),
-      buf_(super.segment_size) {}
+      buf_() {}
 
 void LogWriter::reset(const LogPosition& pos) {
   pos_ = pos;
@@ -76,6 +76,8 @@ Result<IndexEntry> LogWriter::append(const RecordSpec& spec, std::span<const uin
   }
   if (pos_.next_segment == kNoSegment) pos_.next_segment = allocate().value_or(kNoSegment);
 
+  // Allocated on the first write: a read-only open never needs it.
+  if (buf_.empty()) buf_.resize(geo_.segment_size);
   uint64_t sum = precomputed ? *precomputed : checksum(bytes.data(), bytes.size());
   uint32_t rel = kPartialHeaderSize + data_length_;
   std::memcpy(buf_.data() + rel, bytes.data(), bytes.size());

@@ -14,7 +14,7 @@ class MemFile final : public File {
     std::lock_guard lock(d_->mu);
     if (off >= d_->bytes.size()) return size_t{0};
     size_t k = std::min<uint64_t>(n, d_->bytes.size() - off);
-    std::memcpy(buf, d_->bytes.data() + off, k);
+    if (k) std::memcpy(buf, d_->bytes.data() + off, k);
     return k;
   }
   Status write_at(uint64_t off, const void* buf, size_t n) override {

@@ -100,6 +100,7 @@ class StoreImpl {
   Result<IndexBuild> build_meta(WriterState& w, SnapshotId id);
   Status roll_forward(const CheckpointHeader& from, uint64_t* replayed);
   Result<Superblock> find_superblock();
+  void describe_log_end(const LogPosition& pos);
   bool is_held(SnapshotId id) const;
   // Snapshots that must not be deleted: held ones, and parents of open
   // writers (but not the parent of writer `except_writer`). write_mu_ held.

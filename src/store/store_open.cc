@@ -40,9 +40,9 @@ Status StoreImpl::initialise(File& file, Env& env, const std::string& path, cons
   sb.segment_size = opt.segment_size;
   sb.segment_count = opt.capacity / opt.segment_size;
   uint64_t owners_budget = uint64_t(opt.max_snapshots) / 2 * (sizeof(OwnerRecord) + 64);
-  sb.cr_size = align_up(sizeof(CheckpointHeader) + uint64_t(opt.max_snapshots) * sizeof(SnapshotRecord) +
-                            owners_budget + sb.segment_count * sizeof(SegmentUsage),
-                        kBlockSize);
+  uint64_t cr_bytes = sizeof(CheckpointHeader) + uint64_t(opt.max_snapshots) * sizeof(SnapshotRecord) +
+                      owners_budget + sb.segment_count * sizeof(SegmentUsage);
+  sb.cr_size = std::max<uint64_t>(2 * kBlockSize, align_up(cr_bytes, kBlockSize));
   sb.cr_offset[0] = kBlockSize;
   sb.cr_offset[1] = kBlockSize + sb.cr_size;
   sb.segment_base = kBlockSize + 2 * sb.cr_size;
@@ -76,12 +76,44 @@ Status StoreImpl::initialise(File& file, Env& env, const std::string& path, cons
   return env.sync_dir(dir_of(path));
 }
 
+// Why roll-forward stopped. A partial that chains correctly but does not
+// verify is either the write in flight at a crash (normal) or damage; if a
+// valid partial chains after it, writes that were durable are being dropped.
+void StoreImpl::describe_log_end(const LogPosition& pos) {
+  ReadOptions ro{true, opt_.ignore_checksums};
+  for (auto [seg, off] : {std::pair{pos.segment, pos.offset}, std::pair{pos.next_segment, 0u}}) {
+    if (seg == kNoSegment || seg >= sb_.segment_count || uint64_t(off) + kMinPartial > sb_.segment_size) continue;
+    PartialHeader h;
+    auto got = file_->read_at(geo_.segment_offset(seg) + off, &h, sizeof(h));
+    if (!got.ok() || *got != sizeof(h) || h.magic != kPartialMagic || h.header_checksum != struct_checksum(h)) continue;
+    if (h.seq != pos.seq || h.prev_hash != pos.prev_hash || h.segment != seg || h.offset != off) continue;
+    auto broken = read_partial(*file_, sb_, seg, off, ro);
+    std::string where = "segment " + std::to_string(seg) + " offset " + std::to_string(off) + " (log seq " +
+                        std::to_string(h.seq) + ")";
+    std::string why = broken.ok() ? "" : ": " + broken.error().message();
+    uint64_t after = uint64_t(off) + h.length;
+    auto next = after + kMinPartial <= sb_.segment_size ? read_partial(*file_, sb_, seg, uint32_t(after), ro)
+                                                        : Result<Partial>(Error::not_found("end of segment"));
+    if (!next.ok() && h.next_segment != kNoSegment) next = read_partial(*file_, sb_, h.next_segment, 0, ro);
+    if (next.ok() && next->header.seq == h.seq + 1 && next->header.prev_hash == h.header_checksum)
+      open_damage_.push_back("log damaged at " + where + why + "; it and every later commit were dropped");
+    else
+      open_notes_.push_back("log ends in a partial cut short at " + where + why + " (the write in flight at a crash)");
+    return;
+  }
+}
+
 Result<Superblock> StoreImpl::find_superblock() {
   Superblock sb;
   FROST_ASSIGN(size_t got, file_->read_at(0, &sb, sizeof(sb)));
-  Status st = got == sizeof(sb) ? validate_superblock(sb) : Status(Error::corruption("file too short for a store"));
-  if (st.ok() && (opt_.ignore_checksums || sb.checksum == struct_checksum(sb))) return sb;
-  if (st.ok()) st = Error::corruption("superblock checksum mismatch");
+  // The checksum first: a flipped bit in the version field is damage, not a
+  // store from a newer frost.
+  Status st = got != sizeof(sb) ? Status(Error::corruption("file too short for a store"))
+              : sb.magic != kSuperMagic ? Status(Error::corruption("not a frost store (bad superblock magic)"))
+              : (!opt_.ignore_checksums && sb.checksum != struct_checksum(sb))
+                  ? Status(Error::corruption("superblock checksum mismatch"))
+                  : validate_superblock(sb);
+  if (st.ok()) return sb;
   if (st.error().is(ErrorKind::kUnsupported)) return st.error();
 
   // Every partial header carries the superblock fields: look for one.
@@ -118,10 +150,7 @@ Status StoreImpl::open() {
   std::optional<CheckpointData> best;
   for (int region = 0; region < 2; region++) {
     auto cp = read_checkpoint(*file_, sb_, region, opt_.ignore_checksums);
-    if (!cp.ok()) {
-      open_notes_.push_back(cp.error().message());
-      continue;
-    }
+    if (!cp.ok()) continue;  // fsck re-reads both regions and names what is wrong
     if (!best || cp->header.cp_seq > best->header.cp_seq) best = std::move(cp).value();
   }
   if (!best) return Error::corruption("both checkpoint regions of " + path_ + " are damaged");
@@ -200,6 +229,7 @@ Status StoreImpl::roll_forward(const CheckpointHeader& from, uint64_t* replayed)
     replayed_bytes += h.length;
     (*replayed)++;
   }
+  describe_log_end(pos);
   if (pos.next_segment != kNoSegment) segments_.mark_written(pos.next_segment, 0);
   catalog_.next_snapshot = std::max(catalog_.next_snapshot, max_epoch + 1);
   log_bytes_base_ += replayed_bytes;

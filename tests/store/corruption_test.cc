@@ -882,7 +882,7 @@ TEST_F(CorruptionTest, SuperblockDamageIsSurvivedOrRefused) {
 // zeroed superblock opens), so any damage to it should be survived.
 // DISABLED: a flip in the version field gives kUnsupported before the checksum
 // is consulted, so no copy is searched for (reported to the lead).
-TEST_F(CorruptionTest, DISABLED_SuperblockDamageIsAlwaysSurvived) {
+TEST_F(CorruptionTest, SuperblockDamageIsAlwaysSurvived) {
   std::vector<Range> ranges;
   for (uint64_t off = 0; off < sizeof(Superblock); off += 4) ranges.push_back({off, 4, "superblock"});
   flip_each(ranges, 1, 21, [&](const Outcome& out, const Range& r) {
@@ -949,7 +949,7 @@ TEST_F(CorruptionTest, DamageInTheLogTailKeepsEarlierCommits) {
 // were durable; fsck must say so (store.h: a torn log tail is at least a note).
 // DISABLED: the store drops them silently (reported to the lead); enable once
 // recovery notes where and why it stopped.
-TEST_F(CorruptionTest, DISABLED_DroppedLogTailIsReported) {
+TEST_F(CorruptionTest, DroppedLogTailIsReported) {
   std::vector<Range> ranges;
   for (const auto& r : map().records)
     if (r.seq >= map().log_seq()) ranges.push_back({r.off, r.e.length, "record in log partial seq " + std::to_string(r.seq)});
