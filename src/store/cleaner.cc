@@ -115,8 +115,9 @@ Result<GcReport> Cleaner::run(bool explicit_run) {
     if (!st.ok() || batch.empty()) break;
     st = relocate(live, &report);
     if (!st.ok() && st.error().is(ErrorKind::kNoSpace)) {
-      // Out of room to copy into: this batch's copies are garbage no root names.
-      st = Status::Ok();
+      // Out of room to copy into: this batch's copies are garbage no root
+      // names; a checkpoint gives back the segments they filled.
+      st = s_.checkpoint_locked();
       break;
     }
     if (!st.ok()) break;
@@ -140,9 +141,11 @@ Result<GcReport> Cleaner::run(bool explicit_run) {
 Status Cleaner::fill_batch(bool explicit_run, std::vector<uint32_t>* batch, std::vector<LiveBlock>* live) {
   constexpr size_t kMaxBatch = 16;
   uint64_t free = s_.segments_.free_count();
-  if (free <= 1) return Status::Ok();
-  // Copies must fit the free space, with room for headers and rewritten nodes.
-  uint64_t room = (free - 1) * s_.sb_.segment_size * 3 / 4;
+  // The last free segment is never the cleaner's: a delete or pin in a full
+  // store needs it. Copies must fit the rest, with room for headers and the
+  // index nodes rewritten above them.
+  if (free <= 2) return Status::Ok();
+  uint64_t room = (free - 2) * s_.sb_.segment_size * 2 / 3;
   uint64_t bytes = 0;
   for (uint32_t seg : pick(explicit_run)) {
     if (batch->size() == kMaxBatch) break;
@@ -258,8 +261,11 @@ Status Cleaner::relocate(std::vector<LiveBlock>& live, GcReport* report) {
   }
   if (updates.empty()) return Status::Ok();
   FROST_TRY(s_.append_ops(updates));
-  // Readers may use the new roots at once: the old copies stay where they are
-  // until the sync and the checkpoint that free their segments.
+  // Readers may use the new roots once the copies are in the file (readers
+  // pread it; the log buffer is invisible to them). Durability can wait: the
+  // old copies stay where they are until the sync and the checkpoint that
+  // free their segments.
+  FROST_TRY(s_.log_->flush());
   std::unique_lock sl(s_.state_mu_);
   for (const auto& op : updates) FROST_TRY(s_.catalog_.apply_op(op));
   return Status::Ok();

@@ -193,6 +193,19 @@ Status StoreImpl::roll_forward(const CheckpointHeader& from, uint64_t* replayed)
       auto q = read_partial(*file_, sb_, pos.next_segment, 0, ro);
       if (chained(q)) p = std::move(q);
     }
+    if (!chained(p) && pos.next_segment == kNoSegment) {
+      // The store was full when this segment filled, so no successor was
+      // named. The hash chain makes the one that followed unambiguous: look
+      // for it at the start of every segment.
+      for (uint32_t s = 0; s < sb_.segment_count && !chained(p); s++) {
+        PartialHeader h;
+        auto got = file_->read_at(geo_.segment_offset(s), &h, sizeof(h));
+        if (s == pos.segment || !got.ok() || *got != sizeof(h) || h.seq != pos.seq || h.prev_hash != pos.prev_hash)
+          continue;  // a cheap look at the header before reading the whole partial
+        auto q = read_partial(*file_, sb_, s, 0, ro);
+        if (chained(q)) p = std::move(q);
+      }
+    }
     if (!chained(p)) break;
     const PartialHeader& h = p->header;
     for (const auto& e : p->entries) {

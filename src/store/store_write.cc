@@ -367,6 +367,17 @@ Status StoreImpl::apply_ops_locked(const std::vector<OpRecord>& ops) {
   log_->set_cleaner_mode(true);
   Status st = append_ops(ops);
   log_->set_cleaner_mode(false);
+  if (!st.ok() && st.error().is(ErrorKind::kNoSpace)) {
+    // Not even the reserve has room: the checkpoint region, which holds the
+    // whole catalog, makes the change durable instead of a log record.
+    {
+      std::unique_lock sl(state_mu_);
+      FROST_TRY(apply_ops_in_memory(ops));
+    }
+    st = checkpoint_locked();
+    if (!st.ok()) failed_ = true;  // memory is ahead of the disk now
+    return st;
+  }
   FROST_TRY(st);
   FROST_TRY(sync_or_fail());
   {
