@@ -261,7 +261,9 @@ Result<SnapshotId> StoreImpl::commit(SnapshotId id) {
     std::shared_lock sl(state_mu_);
     retired = catalog_.retention_victims(w.owner, keep, id);
   }
-  if (retired.size() > 0xffff) retired.resize(0xffff);
+  // A record holds at most 64 KiB: the rest retire with the next commit.
+  size_t fit = (0xffff - sizeof(CommitRecord) - w.owner_name.size()) / sizeof(uint64_t);
+  if (retired.size() > fit) retired.resize(fit);
 
   CommitRecord c{};
   c.snapshot = id;
