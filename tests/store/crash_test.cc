@@ -733,6 +733,7 @@ CrashCounts check_workload(const WorkloadConfig& cfg, size_t random_points, size
   counts.bytes_cleaned = run.stats.bytes_cleaned;
   counts.refused = run.refused_for_space;
   CrashChecker(run, cfg, counts.verdicts).check_all(env, random_points, deep_every, "");
+  for (std::string& f : counts.verdicts.failures) f = "seed " + std::to_string(cfg.seed) + ": " + f;
   g_total_points += counts.verdicts.points;
   return counts;
 }
