@@ -144,9 +144,9 @@ Writer encode_body(const ProcessImage& p) {
   w.str_nz(s::kCwd, p.cwd);
   w.u64_nz(s::kUmask, p.umask);
   w.u64_nz(s::kPersonality, p.personality);
-  w.message(s::kCreds, encode_creds(p.creds));
+  w.message_nz(s::kCreds, encode_creds(p.creds));
   for (const auto& l : p.rlimits) w.message(s::kRlimit, encode_rlimit(l));
-  w.message(s::kMm, encode_mm(p.mm));
+  w.message_nz(s::kMm, encode_mm(p.mm));
   for (const auto& t : p.threads) w.message(s::kThread, encode_thread(t));
   for (const auto& a : p.areas) w.message(s::kArea, encode_area(a));
   for (int i = 0; i < kSignalCount; i++) {

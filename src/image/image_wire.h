@@ -28,6 +28,8 @@ class Writer {
   void bytes_nz(uint32_t tag, std::span<const uint8_t> b) { if (!b.empty()) bytes(tag, b); }
   void str_nz(uint32_t tag, std::string_view s);
   void message(uint32_t tag, const Writer& nested) { bytes(tag, nested.data()); }
+  // For a singular message: empty means every field is default, as absent does.
+  void message_nz(uint32_t tag, const Writer& nested) { bytes_nz(tag, nested.data()); }
 
   const std::vector<uint8_t>& data() const { return buf_; }
   std::vector<uint8_t> take() { return std::move(buf_); }

@@ -282,6 +282,16 @@ TEST(ImageCodec, OutOfRangeValuesAreCorruption) {
   EXPECT_FALSE(decode(seal_body(long_varint)).ok());
 }
 
+TEST(ImageCodec, MatchesTheDocumentedExample) {
+  ProcessImage p;
+  p.pid = 9;
+  auto blob = encode(p);
+  std::vector<uint8_t> head = {'F', 'R', 'I', 'M', 1, 0, 0, 0, 3, 0, 0, 0, 0x01, 0x01, 0x12};
+  ASSERT_EQ(blob.size(), head.size() + 8);
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), blob.begin()));
+  EXPECT_EQ(encode(ProcessImage{}).size(), 20u);
+}
+
 TEST(ImageCodec, VarintLimits) {
   size_t used = 0;
   std::vector<uint8_t> max = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
