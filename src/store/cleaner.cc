@@ -141,11 +141,11 @@ Result<GcReport> Cleaner::run(bool explicit_run) {
 Status Cleaner::fill_batch(bool explicit_run, std::vector<uint32_t>* batch, std::vector<LiveBlock>* live) {
   constexpr size_t kMaxBatch = 16;
   uint64_t free = s_.segments_.free_count();
-  // The last free segment is never the cleaner's: a delete or pin in a full
-  // store needs it. Copies must fit the rest, with room for headers and the
-  // index nodes rewritten above them.
-  if (free <= 2) return Status::Ok();
-  uint64_t room = (free - 2) * s_.sb_.segment_size * 2 / 3;
+  // The last free segment is never the cleaner's (ops that find no room at
+  // all fall back to a checkpoint). Copies must fit the rest, with room for
+  // headers and the index nodes rewritten above them.
+  if (free <= 1) return Status::Ok();
+  uint64_t room = (free - 1) * s_.sb_.segment_size * 2 / 3;
   uint64_t bytes = 0;
   for (uint32_t seg : pick(explicit_run)) {
     if (batch->size() == kMaxBatch) break;
@@ -157,7 +157,7 @@ Status Cleaner::fill_batch(bool explicit_run, std::vector<uint32_t>* batch, std:
     }
     uint64_t seg_bytes = 0;
     for (const auto& b : seg_live) seg_bytes += record_footprint(uint32_t(b.bytes.size()));
-    if (bytes + seg_bytes > room) break;
+    if (bytes + seg_bytes > room) continue;  // an emptier candidate may still fit
     bytes += seg_bytes;
     batch->push_back(seg);
     for (auto& b : seg_live) live->push_back(std::move(b));

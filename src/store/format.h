@@ -63,7 +63,8 @@ struct PartialHeader {
   uint64_t summary_checksum;  // XXH3-64 of the SummaryEntry array
   uint64_t written_ns;
   Superblock super;         // replicated superblock fields
-  uint64_t reserved[4];
+  uint64_t durable_seq;     // every partial up to this seq was synced before this one was written
+  uint64_t reserved[3];
   uint64_t header_checksum;   // XXH3-64 of all bytes before this field
 };
 static_assert(sizeof(PartialHeader) == 256);

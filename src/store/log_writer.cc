@@ -25,6 +25,7 @@ LogWriter::LogWriter(File* file, const Superblock& super, SegmentTable* segments
 
 void LogWriter::reset(const LogPosition& pos) {
   pos_ = pos;
+  durable_seq_ = pos.seq - 1;
   entries_.clear();
   data_length_ = 0;
 }
@@ -122,6 +123,7 @@ Status LogWriter::flush() {
   h.summary_checksum = checksum(entries_.data(), summary_bytes);
   h.written_ns = now_ns();
   h.super = super_;
+  h.durable_seq = durable_seq_;
   h.header_checksum = struct_checksum(h);
   std::memcpy(buf_.data(), &h, sizeof(h));
 
@@ -140,7 +142,9 @@ Status LogWriter::flush() {
 
 Status LogWriter::sync() {
   FROST_TRY(flush());
-  return file_->sync();
+  FROST_TRY(file_->sync());
+  durable_seq_ = pos_.seq - 1;
+  return Status::Ok();
 }
 
 }  // namespace frost::store

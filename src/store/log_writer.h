@@ -56,6 +56,7 @@ class LogWriter {
  public:
   LogWriter(File* file, const Superblock& super, SegmentTable* segments, uint32_t reserve_segments);
 
+  // After recovery every partial before pos is on disk.
   void reset(const LogPosition& pos);
   // The position of the next partial, as a checkpoint must record it. Valid
   // only right after flush().
@@ -92,7 +93,8 @@ class LogWriter {
   std::vector<uint8_t> buf_;
   std::vector<SummaryEntry> entries_;
   uint32_t data_length_ = 0;
-  std::atomic<uint64_t> bytes_written_{0};  // read by stats() from other threads
+  std::atomic<uint64_t> bytes_written_{0};
+  uint64_t durable_seq_ = 0;  // highest seq known to be on disk  // read by stats() from other threads
 };
 
 }  // namespace frost::store

@@ -77,8 +77,8 @@ Status StoreImpl::initialise(File& file, Env& env, const std::string& path, cons
 }
 
 // Why roll-forward stopped. A partial that chains correctly but does not
-// verify is either the write in flight at a crash (normal) or damage; if a
-// valid partial chains after it, writes that were durable are being dropped.
+// verify is either a write in flight at a crash (normal) or damage. It is
+// damage when a later valid partial says it had already been synced.
 void StoreImpl::describe_log_end(const LogPosition& pos) {
   ReadOptions ro{true, opt_.ignore_checksums};
   for (auto [seg, off] : {std::pair{pos.segment, pos.offset}, std::pair{pos.next_segment, 0u}}) {
@@ -95,7 +95,8 @@ void StoreImpl::describe_log_end(const LogPosition& pos) {
     auto next = after + kMinPartial <= sb_.segment_size ? read_partial(*file_, sb_, seg, uint32_t(after), ro)
                                                         : Result<Partial>(Error::not_found("end of segment"));
     if (!next.ok() && h.next_segment != kNoSegment) next = read_partial(*file_, sb_, h.next_segment, 0, ro);
-    if (next.ok() && next->header.seq == h.seq + 1 && next->header.prev_hash == h.header_checksum)
+    if (next.ok() && next->header.seq == h.seq + 1 && next->header.prev_hash == h.header_checksum &&
+        next->header.durable_seq >= h.seq)
       open_damage_.push_back("log damaged at " + where + why + "; it and every later commit were dropped");
     else
       open_notes_.push_back("log ends in a partial cut short at " + where + why + " (the write in flight at a crash)");

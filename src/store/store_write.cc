@@ -318,7 +318,9 @@ std::vector<uint64_t> StoreImpl::in_use(SnapshotId except_writer) const {
 
 Status StoreImpl::maybe_auto_gc() {
   if (log_->seq() < no_gc_before_seq_) return Status::Ok();
-  if (double(segments_.free_count()) >= opt_.gc_low_free * double(sb_.segment_count)) return Status::Ok();
+  // Start before ordinary writes reach the reserve, however small the store.
+  double low = std::max(opt_.gc_low_free * double(sb_.segment_count), double(opt_.gc_reserve_segments) + 1);
+  if (double(segments_.free_count()) > low) return Status::Ok();
   auto r = gc_locked(false);
   if (!r.ok()) return r.error().is(ErrorKind::kNoSpace) ? Status::Ok() : Status(r.error());
   return Status::Ok();
