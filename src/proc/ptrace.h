@@ -93,6 +93,10 @@ class SeizedProcess {
   // Queues the taken signals again and detaches every thread: each runs on
   // from where it was stopped, a job-control-stopped process stays stopped.
   // Idempotent; keeps going past a thread that fails and reports the first error.
+  // Known limit: a taken real-time signal cannot be queued again while the
+  // target's signal queue is full (RLIMIT_SIGPENDING, EAGAIN); resume() then
+  // reports it. Keeping such a thread in its signal-delivery-stop and
+  // detaching with the signal would avoid the requeue altogether.
   Status resume();
   // Ends the process with SIGKILL and waits until every thread is gone (the
   // leader is then left to its parent, or reaped if we are the parent).

@@ -196,7 +196,10 @@ TEST(PtraceSeize, SignalsTakenWhileSeizingAreNotLost) {
       }
       sent[0] += 1;
       sent[1] += i;
-      ::sched_yield();
+      // Fast enough to race every seize, slow enough never to fill the
+      // target's queue: a full queue leaves no room to put a taken signal back
+      // (see SeizedProcess::resume).
+      ::usleep(20);
     }
     (void)!::write(report[1], sent, sizeof(sent));
     ::_exit(0);
@@ -209,7 +212,8 @@ TEST(PtraceSeize, SignalsTakenWhileSeizingAreNotLost) {
     auto p = SeizedProcess::seize(target);
     ASSERT_TRUE(p.ok()) << p.error().to_string();
     for (const SeizedThread& th : p->threads()) taken += th.taken_signals.size();
-    ASSERT_TRUE(p->resume().ok());
+    auto resumed = p->resume();
+    ASSERT_TRUE(resumed.ok()) << resumed.error().to_string();
     ++rounds;
   }
   ::kill(sender, SIGTERM);
