@@ -8,16 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-// Protocol helpers from st_common.c.
-void st_begin(const char *name);
-int st_sabotage(void);
-void st_ready(void);
-int st_usr1_arrived(void);
-void st_wait_usr1(void);
-void st_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int st_has_failed(void);
-int st_finish(void);
-int st_maps_find(const void *addr, char perms[5], char *path, size_t path_len);
+#include "st_common.h"
 
 static int pipe_fds[2];
 static const char message[] = "wake-up message from the SIGUSR1 handler";

@@ -1,6 +1,7 @@
 // Shared protocol for the self-checking test programs (see README.md):
 // READY line, wait for SIGUSR1 in normal context, collect failures, PASS/FAIL.
 #define _GNU_SOURCE
+#include "st_common.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
