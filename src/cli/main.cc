@@ -3,12 +3,17 @@
 
 #include "cli/command.h"
 #include "cli/exit_code.h"
+#include "cli/process_commands.h"
 #include "cli/store_commands.h"
 
 namespace {
 
 // Every subcommand, one line each, in the order --help lists them.
 void register_commands(frost::cli::CommandSet& set) {
+  frost::cli::add_freeze_command(set);
+  frost::cli::add_snapshot_command(set);
+  frost::cli::add_melt_command(set);
+  frost::cli::add_rm_command(set);
   frost::cli::add_ls_command(set);
   frost::cli::add_stats_command(set);
   frost::cli::add_fsck_command(set);

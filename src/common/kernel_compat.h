@@ -186,6 +186,11 @@ static_assert(sizeof(struct prctl_mm_map) == 104);
 #define PR_MDWE_NO_INHERIT (1UL << 1)
 #define PR_GET_MDWE 66
 #endif
+#ifndef PR_TIMER_CREATE_RESTORE_IDS  // Linux 6.16: timer_create() takes the ID to use
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
+#define PR_TIMER_CREATE_RESTORE_IDS_ON 1
+#endif
 #ifndef PR_SET_MEMORY_MERGE  // Linux 6.4: process-wide KSM
 #define PR_SET_MEMORY_MERGE 67
 #define PR_GET_MEMORY_MERGE 68

@@ -52,35 +52,6 @@ Status check_no_vfork_wait(pid_t pid) {
   return Status::Ok();
 }
 
-Status check_seizable(pid_t pid) {
-  if (pid <= 0) return Error::invalid(fmt::format("{} is not a process id", pid));
-  FROST_ASSIGN(ProcStat st, read_stat(pid));
-  if (st.is_kernel_thread()) {
-    return Error::invalid(fmt::format("process {} ({}) is a kernel thread", pid, st.comm));
-  }
-  FROST_ASSIGN(ProcStatus status, read_status(pid));
-  if (status.tgid == getpid()) {
-    return Error::invalid(fmt::format("process {} is frost itself", pid));
-  }
-  if (status.tgid != pid) {
-    return Error::invalid(
-        fmt::format("{} is a thread of process {}, not a process", pid, status.tgid));
-  }
-  if ((st.state == 'Z' || st.state == 'X') && status.threads > 1) {
-    // The leader called pthread_exit() and its threads run on: its stop and
-    // exit are reported only once they all end, so it cannot be held.
-    return Error(ErrorKind::kUnsupported,
-                 fmt::format("process {} ({}) runs without its main thread, which has exited",
-                             pid, st.comm));
-  }
-  if (st.state == 'Z' || st.state == 'X') {
-    return Error::invalid(fmt::format(
-        "process {} ({}) is a zombie: it has exited and waits for its parent to reap it", pid,
-        st.comm));
-  }
-  return check_no_vfork_wait(pid);
-}
-
 // Why PTRACE_SEIZE said EPERM: another tracer, or a policy.
 Error permission_error(pid_t pid, pid_t tid) {
   Result<ProcStatus> status = read_thread_status(pid, tid);
@@ -133,6 +104,36 @@ Status resume_tracee(pid_t tid, int sig) {
 }
 
 }  // namespace
+
+Status check_seizable(pid_t pid) {
+  if (pid <= 0) return Error::invalid(fmt::format("{} is not a process id", pid));
+  FROST_ASSIGN(ProcStat st, read_stat(pid));
+  if (st.is_kernel_thread()) {
+    return Error::invalid(fmt::format("process {} ({}) is a kernel thread", pid, st.comm));
+  }
+  FROST_ASSIGN(ProcStatus status, read_status(pid));
+  if (status.tgid == getpid()) {
+    return Error::invalid(fmt::format("process {} is frost itself", pid));
+  }
+  if (status.tgid != pid) {
+    return Error::invalid(
+        fmt::format("{} is a thread of process {}, not a process", pid, status.tgid));
+  }
+  if ((st.state == 'Z' || st.state == 'X') && status.threads > 1) {
+    // The leader called pthread_exit() and its threads run on: its stop and
+    // exit are reported only once they all end, so it cannot be held.
+    return Error(ErrorKind::kUnsupported,
+                 fmt::format("process {} ({}) runs without its main thread, which has exited",
+                             pid, st.comm));
+  }
+  if (st.state == 'Z' || st.state == 'X') {
+    return Error::invalid(fmt::format(
+        "process {} ({}) is a zombie: it has exited and waits for its parent to reap it", pid,
+        st.comm));
+  }
+  return check_no_vfork_wait(pid);
+}
+
 
 // --- waiting -----------------------------------------------------------------
 

@@ -44,6 +44,10 @@ Result<TraceeEvent> wait_tracee(pid_t tid, std::optional<Clock::time_point> dead
 // other stops resumed. Returns the stop signal (SIGTRAP for an interrupt).
 Result<int> wait_for_event_stop(pid_t tid, std::optional<Clock::time_point> deadline = {});
 
+// Why process `pid` cannot be seized (the errors of SeizedProcess::seize
+// below that need no ptrace call), or Ok. Stops nothing.
+Status check_seizable(pid_t pid);
+
 // One thread of a seized process.
 struct SeizedThread {
   pid_t tid = 0;
@@ -98,6 +102,9 @@ class SeizedProcess {
   // reports it. Keeping such a thread in its signal-delivery-stop and
   // detaching with the signal would avoid the requeue altogether.
   Status resume();
+  // Seizes threads created since (by frost itself, through remote clone3 calls
+  // in a process it is building) and waits until each is stopped.
+  Status seize_new_threads() { return seize_all(); }
   // Ends the process with SIGKILL and waits until every thread is gone (the
   // leader is then left to its parent, or reaped if we are the parent).
   Status kill();

@@ -85,6 +85,9 @@ class RemoteSyscall {
   // Address of the `syscall` instruction used; 0 when none was found and
   // each call patches one in at rip.
   uint64_t gadget() const { return gadget_; }
+  // Uses the `syscall` instruction at addr from now on (the restorer maps its
+  // own before it unmaps the one found at attach).
+  void use_gadget(uint64_t addr) { gadget_ = addr; }
 
  private:
   RemoteSyscall(pid_t pid, pid_t tid, uint64_t gadget)

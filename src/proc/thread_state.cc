@@ -145,6 +145,32 @@ SyscallRestart syscall_restart(const user_regs_struct& regs) {
   }
 }
 
+// A sleep's restart block lives in the old task, but its state is in user
+// memory too: nanosleep() and a relative clock_nanosleep() wrote the time
+// left into `rem` when they were interrupted, and an absolute
+// clock_nanosleep() keeps its deadline in `req`. Sleeping for `rem` (or
+// until the deadline) again is exactly what restart_syscall() would do.
+static bool resume_sleep(const user_regs_struct& regs, user_regs_struct& out) {
+  constexpr unsigned long long kTimerAbstime = 1;
+  if (regs.orig_rax == SYS_nanosleep && regs.rsi != 0) {
+    out.rax = SYS_nanosleep;
+    out.rdi = regs.rsi;  // sleep what is left, and leave what is then left there again
+    return true;
+  }
+  if (regs.orig_rax == SYS_clock_nanosleep) {
+    if (regs.rsi & kTimerAbstime) {
+      out.rax = SYS_clock_nanosleep;
+      return true;
+    }
+    if (regs.r10 != 0) {
+      out.rax = SYS_clock_nanosleep;
+      out.rdx = regs.r10;
+      return true;
+    }
+  }
+  return false;
+}
+
 user_regs_struct registers_for_restore(const user_regs_struct& regs) {
   user_regs_struct out = regs;
   switch (syscall_restart(regs)) {
@@ -155,8 +181,8 @@ user_regs_struct registers_for_restore(const user_regs_struct& regs) {
       out.rip -= kSyscallInsnSize;
       break;
     case SyscallRestart::kRestartBlock:
-      out.rax = SYS_restart_syscall;
       out.rip -= kSyscallInsnSize;
+      if (!resume_sleep(regs, out)) out.rax = SYS_restart_syscall;
       break;
   }
   out.orig_rax = static_cast<unsigned long long>(-1);

@@ -87,7 +87,9 @@ SyscallRestart syscall_restart(const user_regs_struct& regs);
 // Caveats. kRestartBlock continues via restart_syscall(), whose state (the
 // restart block: e.g. a nanosleep's deadline) lives in the kernel's task,
 // not in memory; in a new task restart_syscall() finds none and returns
-// -EINTR, which callers of nanosleep & co. already handle. A re-executed call
+// -EINTR, which callers of futex, poll & co. already handle. Sleeps are the
+// exception: nanosleep() and clock_nanosleep() are re-issued with the time
+// left, which they wrote to user memory when interrupted. A re-executed call
 // does not learn that a signal handler ran meanwhile: one queued for delivery
 // at restore re-enters a pause()/sigsuspend() instead of ending it with EINTR.
 user_regs_struct registers_for_restore(const user_regs_struct& regs);

@@ -1,0 +1,178 @@
+#include "dump/capture.h"
+
+#include <signal.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "dump/memory_dump.h"
+#include "dump/process_state.h"
+#include "fds/fd_table.h"
+#include "image/image_codec.h"
+#include "proc/proc_status.h"
+#include "proc/ptrace.h"
+#include "proc/thread_state.h"
+
+namespace frost::dump {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<uint8_t> siginfo_bytes(const siginfo_t& info) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&info);
+  return std::vector<uint8_t>(p, p + sizeof info);
+}
+
+image::SyscallRestart restart_of(const user_regs_struct& regs) {
+  switch (proc::syscall_restart(regs)) {
+    case proc::SyscallRestart::kReexecute: return image::SyscallRestart::kReexecute;
+    case proc::SyscallRestart::kRestartBlock: return image::SyscallRestart::kRestartBlock;
+    case proc::SyscallRestart::kNone: break;
+  }
+  return image::SyscallRestart::kNone;
+}
+
+Result<image::ThreadImage> capture_thread(pid_t pid, const proc::SeizedThread& seized) {
+  FROST_ASSIGN(proc::ThreadState st, proc::capture_thread(pid, seized.tid));
+  image::ThreadImage t;
+  t.tid = st.tid;
+  t.name = st.name;
+  const auto* r = reinterpret_cast<const uint8_t*>(&st.regs);
+  t.regs.assign(r, r + sizeof st.regs);
+  t.xstate = std::move(st.xstate);
+  t.fs_base = st.regs.fs_base;
+  t.gs_base = st.regs.gs_base;
+  t.sigmask = st.sigmask;
+  // Signals seizing took off the queue are still the thread's: they go back
+  // when it resumes, and into the image in front of the rest.
+  for (const siginfo_t& info : seized.taken_signals) t.pending.push_back(siginfo_bytes(info));
+  for (const siginfo_t& info : st.pending) t.pending.push_back(siginfo_bytes(info));
+  t.rseq = {st.rseq.abi_pointer, st.rseq.abi_size, st.rseq.signature, st.rseq.flags};
+  t.restart = restart_of(st.regs);
+  FROST_TRY(probe_thread(pid, t));
+  return t;
+}
+
+Status capture_process_fields(pid_t pid, image::ProcessImage& img) {
+  FROST_ASSIGN(proc::ProcStat stat, proc::read_stat(pid));
+  FROST_ASSIGN(proc::ProcStatus status, proc::read_status(pid));
+  img.pid = pid;
+  img.ppid = stat.ppid;
+  img.pgid = stat.pgrp;
+  img.sid = stat.session;
+  FROST_ASSIGN(img.comm, proc::read_comm(pid));
+  FROST_ASSIGN(img.exe, proc::read_exe(pid));
+  FROST_ASSIGN(img.cwd, proc::read_cwd(pid));
+  img.umask = status.umask.value_or(022);
+  FROST_ASSIGN(img.personality, proc::read_personality(pid));
+
+  image::Credentials& c = img.creds;
+  c.uids = {status.uid.real, status.uid.effective, status.uid.saved, status.uid.fs};
+  c.gids = {status.gid.real, status.gid.effective, status.gid.saved, status.gid.fs};
+  c.groups.assign(status.groups.begin(), status.groups.end());
+  c.cap_inheritable = status.cap_inheritable;
+  c.cap_permitted = status.cap_permitted;
+  c.cap_effective = status.cap_effective;
+  c.cap_bounding = status.cap_bounding;
+  c.cap_ambient = status.cap_ambient;
+  c.no_new_privs = status.no_new_privs;
+
+  FROST_ASSIGN(proc::Limits limits, proc::read_limits(pid));
+  for (uint32_t r = 0; r < limits.size(); ++r) img.rlimits.push_back({r, limits[r].rlim_cur, limits[r].rlim_max});
+
+  image::MmFields& mm = img.mm;
+  mm.start_code = stat.start_code;
+  mm.end_code = stat.end_code;
+  mm.start_data = stat.start_data;
+  mm.end_data = stat.end_data;
+  mm.start_brk = stat.start_brk;
+  mm.start_stack = stat.start_stack;
+  mm.arg_start = stat.arg_start;
+  mm.arg_end = stat.arg_end;
+  mm.env_start = stat.env_start;
+  mm.env_end = stat.env_end;
+  FROST_ASSIGN(auto auxv, proc::read_auxv(pid));
+  for (auto [type, value] : auxv) {
+    mm.auxv.push_back(type);
+    mm.auxv.push_back(value);
+  }
+  return Status::Ok();
+}
+
+// Everything but the pages, which go to the writer as they are read.
+Result<image::ProcessImage> capture_image(const proc::SeizedProcess& seized, store::SnapshotWriter& writer,
+                                          const ProgressFn& progress, MemoryDumpStats* stats) {
+  pid_t pid = seized.pid();
+  image::ProcessImage img;
+  FROST_TRY(capture_process_fields(pid, img));
+  for (const proc::SeizedThread& t : seized.threads()) {
+    FROST_ASSIGN(image::ThreadImage ti, capture_thread(pid, t));
+    img.threads.push_back(std::move(ti));
+  }
+  FROST_TRY(probe_process(pid, pid, img));
+  FROST_ASSIGN(std::vector<siginfo_t> shared, proc::peek_pending_signals(pid, proc::SignalQueue::kShared));
+  for (const siginfo_t& info : shared) img.shared_pending.push_back(siginfo_bytes(info));
+  FROST_ASSIGN(img.fds, fds::dump_fds(pid));
+  // Last: the probes above map and unmap a scratch page in the process.
+  FROST_ASSIGN(img.areas, dump_memory(pid, writer, progress, stats));
+  return img;
+}
+
+}  // namespace
+
+Result<std::string> default_name(const store::Store& store, pid_t pid) {
+  FROST_ASSIGN(std::string comm, proc::read_comm(pid));
+  for (char& c : comm) {
+    if (c == '/' || c == ' ' || c < 0x20) c = '_';
+  }
+  for (const store::OwnerInfo& owner : store.list()) {
+    if (owner.name != comm || owner.snapshots.empty()) continue;
+    Result<std::vector<uint8_t>> meta = store.read_meta(owner.snapshots.back().id);
+    if (!meta.ok()) break;
+    Result<image::ProcessImage> img = image::decode(*meta);
+    if (img.ok() && img->pid != pid) return fmt::format("{}-{}", comm, pid);
+    break;
+  }
+  return comm;
+}
+
+Result<CaptureResult> capture(pid_t pid, store::Store& store, const CaptureOptions& options) {
+  FROST_TRY(proc::check_seizable(pid));
+  FROST_TRY(fds::check_fds(pid));
+  CaptureResult result;
+  result.pid = pid;
+  if (options.name.empty()) {
+    FROST_ASSIGN(result.name, default_name(store, pid));
+  } else {
+    result.name = options.name;
+  }
+
+  Clock::time_point t0 = Clock::now();
+  FROST_ASSIGN(proc::SeizedProcess seized, proc::SeizedProcess::seize(pid));
+  if (seized.job_control_stopped()) {
+    // Its stop would be lost: a melted process runs. Refuse rather than surprise.
+    return Error(ErrorKind::kUnsupported, fmt::format("process {} is stopped by job control (SIGSTOP); continue it first", pid));
+  }
+  result.threads = int(seized.threads().size());
+  FROST_ASSIGN(std::unique_ptr<store::SnapshotWriter> writer, store.begin_snapshot(result.name));
+  MemoryDumpStats stats;
+  FROST_ASSIGN(image::ProcessImage img, capture_image(seized, *writer, options.progress, &stats));
+  FROST_TRY(writer->put_meta(image::encode(img)));
+  FROST_ASSIGN(result.snapshot, writer->commit());
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (options.mode == CaptureMode::kFreeze) {
+    // The image of a frozen process is all there is of it: keep it past retention.
+    FROST_TRY(store.pin(result.snapshot));
+    FROST_TRY(seized.kill());
+  } else {
+    FROST_TRY(seized.resume());
+  }
+  result.stopped_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  FROST_ASSIGN(store::SnapshotInfo info, store.info(result.snapshot));
+  result.pages = stats.pages;
+  result.bytes_stored = info.bytes_written;
+  return result;
+}
+
+}  // namespace frost::dump

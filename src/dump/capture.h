@@ -1,0 +1,50 @@
+// Live process -> snapshot: `frost freeze` and `frost snapshot`.
+//
+//   check (fds, seizable)  -- nothing stopped yet
+//   seize every thread
+//   threads, process state, fds, memory -> one snapshot, committed
+//   freeze: SIGKILL the process;  snapshot: let it run on
+//
+// Any failure before the commit leaves the process running as it was and the
+// store without the snapshot.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "common/result.h"
+#include "dump/progress.h"
+#include "store/store.h"
+
+namespace frost::dump {
+
+enum class CaptureMode {
+  kSnapshot,  // the process runs on
+  kFreeze,    // the process is ended once its snapshot is durable
+};
+
+struct CaptureOptions {
+  std::string name;  // store owner; empty: derived from the process's name
+  CaptureMode mode = CaptureMode::kSnapshot;
+  ProgressFn progress;
+};
+
+struct CaptureResult {
+  std::string name;
+  store::SnapshotId snapshot = 0;
+  pid_t pid = 0;
+  int threads = 0;
+  uint64_t pages = 0;
+  uint64_t bytes_stored = 0;  // bytes the snapshot added to the store
+  double seconds = 0;         // from the first stop to the commit
+  double stopped_ms = 0;      // how long the process was held
+};
+
+Result<CaptureResult> capture(pid_t pid, store::Store& store, const CaptureOptions& options);
+
+// The owner a process's snapshots go under when no name is given: its comm,
+// unless that name already holds another process's images.
+Result<std::string> default_name(const store::Store& store, pid_t pid);
+
+}  // namespace frost::dump

@@ -1,0 +1,302 @@
+#include "dump/memory_dump.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <map>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "common/unique_fd.h"
+#include "image/page_layout.h"
+#include "proc/memory.h"
+#include "proc/pagemap.h"
+#include "proc/proc_maps.h"
+
+namespace frost::dump {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr size_t kBatchBytes = 8u << 20;  // one process_vm_readv batch, then one put_pages per run
+
+// Which pages of an area the snapshot needs.
+enum class Copy {
+  kNothing,         // vdso/vvar, or a shared file mapping: the kernel or the file has them
+  kPresent,         // private anonymous: every page in RAM or swap
+  kPresentAnon,     // private file mapping: only pages copied on write
+  kAll,             // private mapping of something that will be gone (deleted file, shmem)
+  kObject,          // shared anonymous memory or memfd: the object's pages, once
+};
+
+struct Plan {
+  image::MemoryAreaImage area;
+  Copy copy = Copy::kNothing;
+};
+
+// A run of pages: `pages` pages at `remote` in the process go to store vpn `vpn`.
+struct Run {
+  uint64_t remote = 0, vpn = 0, pages = 0;
+};
+
+Error unsupported_area(const proc::MemoryArea& a, std::string_view why) {
+  return Error(ErrorKind::kUnsupported,
+               fmt::format("memory area {:#x}-{:#x} {} ({}) cannot be frozen: {}", a.start, a.end,
+                           a.perms(), a.path.empty() ? "anonymous" : a.path, why));
+}
+
+uint32_t area_flags(const proc::MemoryArea& a) {
+  uint32_t f = a.shared ? image::kAreaShared : image::kAreaPrivate;
+  if (a.flags.has(proc::vmflag::kGrowsDown)) f |= image::kAreaGrowsDown;
+  if (a.flags.has(proc::vmflag::kLocked)) f |= image::kAreaLocked;
+  if (a.flags.has(proc::vmflag::kDontCopy)) f |= image::kAreaDontFork;
+  if (a.flags.has(proc::vmflag::kDontDump)) f |= image::kAreaDontDump;
+  if (a.flags.has(proc::vmflag::kHugePage)) f |= image::kAreaHugePage;
+  if (a.flags.has(proc::vmflag::kNoHugePage)) f |= image::kAreaNoHugePage;
+  return f;
+}
+
+class Planner {
+ public:
+  Result<std::optional<Plan>> plan(const proc::MemoryArea& a) {
+    bool special = a.kind == proc::AreaKind::kVdso || a.kind == proc::AreaKind::kVvar ||
+                   a.kind == proc::AreaKind::kVvarVclock || a.kind == proc::AreaKind::kVsyscall;
+    if (!special && (a.flags.has(proc::vmflag::kPfnMap) || a.flags.has(proc::vmflag::kIo))) {
+      return unsupported_area(a, "device memory");
+    }
+    Plan p;
+    image::MemoryAreaImage& m = p.area;
+    m.start = a.start;
+    m.end = a.end;
+    m.prot = uint32_t(a.prot);
+    m.flags = area_flags(a);
+    m.path = a.path;
+    m.file_offset = a.offset;
+    m.inode = a.inode;
+    m.dev = (uint64_t(a.dev_major) << 32) | a.dev_minor;
+    switch (a.kind) {
+      case proc::AreaKind::kVsyscall:
+        return std::optional<Plan>();  // fixed by the kernel, nothing to save
+      case proc::AreaKind::kOther:
+        return unsupported_area(a, "a kind of mapping frost does not know");
+      case proc::AreaKind::kVdso: m.kind = image::AreaKind::kVdso; break;
+      case proc::AreaKind::kVvar: m.kind = image::AreaKind::kVvar; break;
+      case proc::AreaKind::kVvarVclock: m.kind = image::AreaKind::kVvarVclock; break;
+      case proc::AreaKind::kAnon:
+      case proc::AreaKind::kHeap:
+      case proc::AreaKind::kStack:
+        m.kind = a.kind == proc::AreaKind::kHeap    ? image::AreaKind::kHeap
+                 : a.kind == proc::AreaKind::kStack ? image::AreaKind::kStack
+                                                    : image::AreaKind::kAnon;
+        if (a.shared) return unsupported_area(a, "shared anonymous memory without a shmem object");
+        m.source = image::ContentSource::kStorePages;
+        p.copy = Copy::kPresent;
+        break;
+      case proc::AreaKind::kFile:
+        m.kind = image::AreaKind::kFile;
+        if (a.shared) {
+          if (a.deleted) return unsupported_area(a, "a shared mapping of a deleted file");
+          m.source = image::ContentSource::kFileMapped;
+        } else if (a.deleted) {
+          // The file will not be there to map again: keep every page.
+          m.source = image::ContentSource::kStorePages;
+          p.copy = Copy::kAll;
+        } else {
+          m.source = image::ContentSource::kFileMapped;
+          p.copy = Copy::kPresentAnon;
+        }
+        break;
+      case proc::AreaKind::kShmem: {
+        if (a.path.starts_with("/SYSV")) return unsupported_area(a, "SysV shared memory");
+        bool memfd = a.path.starts_with("/memfd:");
+        m.kind = memfd ? image::AreaKind::kMemfd : image::AreaKind::kShmem;
+        if (memfd) m.path = a.path.substr(7);
+        if (!a.shared) {
+          m.source = image::ContentSource::kStorePages;
+          p.copy = Copy::kAll;
+          break;
+        }
+        auto key = std::make_pair(m.dev, m.inode);
+        auto [it, fresh] = shared_ids_.try_emplace(key, shared_ids_.size());
+        if (it->second >= image::kMaxSharedObjects) return unsupported_area(a, "too many shared objects");
+        m.source = image::ContentSource::kSharedObject;
+        m.shared_id = it->second;
+        p.copy = Copy::kObject;
+        break;
+      }
+    }
+    return std::optional<Plan>(std::move(p));
+  }
+
+ private:
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> shared_ids_;
+};
+
+// Gathers runs into batches: one process_vm_readv per batch, then the store.
+class Copier {
+ public:
+  Copier(pid_t pid, store::SnapshotWriter& writer, const ProgressFn& progress, uint64_t total,
+         MemoryDumpStats* stats)
+      : memory_(pid), writer_(writer), progress_(progress), total_(total), stats_(stats),
+        buffer_(kBatchBytes) {}
+
+  Status add(Run run) {
+    while (run.pages > 0) {
+      uint64_t room = (buffer_.size() - used_) / kPage;
+      if (room == 0) {
+        FROST_TRY(flush());
+        continue;
+      }
+      uint64_t n = std::min(room, run.pages);
+      runs_.push_back({run.remote, run.vpn, n});
+      used_ += n * kPage;
+      run.remote += n * kPage;
+      run.vpn += n;
+      run.pages -= n;
+    }
+    return Status::Ok();
+  }
+
+  // Pages already read (a shared object through its file) go straight to the store.
+  Status put(uint64_t vpn, std::span<const uint8_t> pages) {
+    FROST_TRY(writer_.put_pages(vpn, pages));
+    account(pages.size());
+    return Status::Ok();
+  }
+
+  Status flush() {
+    if (runs_.empty()) return Status::Ok();
+    std::vector<proc::MemoryRange> ranges;
+    ranges.reserve(runs_.size());
+    size_t off = 0;
+    for (const Run& r : runs_) {
+      ranges.push_back({r.remote, buffer_.data() + off, r.pages * kPage});
+      off += r.pages * kPage;
+    }
+    FROST_TRY(memory_.read(ranges));
+    off = 0;
+    for (const Run& r : runs_) {
+      FROST_TRY(writer_.put_pages(r.vpn, std::span<const uint8_t>(buffer_.data() + off, r.pages * kPage)));
+      off += r.pages * kPage;
+    }
+    account(off);
+    runs_.clear();
+    used_ = 0;
+    return Status::Ok();
+  }
+
+ private:
+  void account(uint64_t bytes) {
+    stats_->bytes_read += bytes;
+    stats_->pages += bytes / kPage;
+    if (progress_) progress_(stats_->bytes_read, total_);
+  }
+
+  proc::ProcessMemory memory_;
+  store::SnapshotWriter& writer_;
+  const ProgressFn& progress_;
+  uint64_t total_;
+  MemoryDumpStats* stats_;
+  std::vector<uint8_t> buffer_;
+  size_t used_ = 0;
+  std::vector<Run> runs_;
+};
+
+// The runs of pages of a private area that the snapshot keeps.
+Result<std::vector<Run>> private_runs(proc::Pagemap& pagemap, const Plan& p) {
+  const image::MemoryAreaImage& m = p.area;
+  std::vector<Run> runs;
+  if (p.copy == Copy::kAll) {
+    runs.push_back({m.start, m.start / kPage, (m.end - m.start) / kPage});
+    return runs;
+  }
+  FROST_ASSIGN(std::vector<proc::PageRange> present, pagemap.present_pages(m.start, m.end));
+  for (const proc::PageRange& r : present) {
+    if (r.categories & proc::page_is::kPfnZero) continue;  // reads as zero
+    if (p.copy == Copy::kPresentAnon && (r.categories & proc::page_is::kFile)) continue;  // the file has it
+    if (!runs.empty() && runs.back().remote + runs.back().pages * kPage == r.start) {
+      runs.back().pages += r.pages();
+    } else {
+      runs.push_back({r.start, r.start / kPage, r.pages()});
+    }
+  }
+  return runs;
+}
+
+// A shared object's data, read through the object itself (its holes are
+// skipped and pages this process never touched are found too).
+Status copy_object(pid_t pid, const image::MemoryAreaImage& m, Copier& copier) {
+  std::string path = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const uint64_t first = m.file_offset, last = m.file_offset + (m.end - m.start);
+  if (!fd) {
+    // Without CAP_SYS_ADMIN map_files is closed: read the mapping instead
+    // (which faults holes in).
+    return copier.add({m.start, image::shared_object_vpn(m.shared_id, first), (m.end - m.start) / kPage});
+  }
+  std::vector<uint8_t> buf(kBatchBytes);
+  uint64_t pos = first;
+  while (pos < last) {
+    off_t data = ::lseek(fd.get(), off_t(pos), SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // only a hole is left
+    if (data < 0) return Error::io(fmt::format("seeking data in {}", path));
+    if (uint64_t(data) >= last) break;
+    off_t hole = ::lseek(fd.get(), data, SEEK_HOLE);
+    if (hole < 0) return Error::io(fmt::format("seeking a hole in {}", path));
+    uint64_t from = uint64_t(data) & ~(kPage - 1);
+    uint64_t to = std::min<uint64_t>((uint64_t(hole) + kPage - 1) & ~(kPage - 1), last);
+    for (uint64_t at = from; at < to;) {
+      size_t n = std::min<uint64_t>(buf.size(), to - at);
+      ssize_t got = ::pread(fd.get(), buf.data(), n, off_t(at));
+      if (got < 0) return Error::io(fmt::format("reading {}", path));
+      // Past the object's end (the mapping is longer than the file): zeros.
+      std::fill(buf.begin() + got, buf.begin() + n, 0);
+      FROST_TRY(copier.put(image::shared_object_vpn(m.shared_id, at), std::span<const uint8_t>(buf.data(), n)));
+      at += n;
+    }
+    pos = to;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::SnapshotWriter& writer,
+                                                        const ProgressFn& progress,
+                                                        MemoryDumpStats* stats) {
+  FROST_ASSIGN(std::vector<proc::MemoryArea> areas, proc::read_smaps(pid));
+  Planner planner;
+  std::vector<Plan> plans;
+  uint64_t total = 0;
+  for (const proc::MemoryArea& a : areas) {
+    FROST_ASSIGN(std::optional<Plan> p, planner.plan(a));
+    if (!p) continue;
+    if (p->copy == Copy::kAll) total += a.size();
+    else if (p->copy != Copy::kNothing) total += a.rss + a.swap;
+    plans.push_back(std::move(*p));
+  }
+
+  FROST_ASSIGN(proc::Pagemap pagemap, proc::Pagemap::open(pid));
+  Copier copier(pid, writer, progress, total, stats);
+  for (const Plan& p : plans) {
+    switch (p.copy) {
+      case Copy::kNothing: break;
+      case Copy::kObject:
+        // Every mapping of the object: each may cover a different part.
+        FROST_TRY(copy_object(pid, p.area, copier));
+        break;
+      default: {
+        FROST_ASSIGN(std::vector<Run> runs, private_runs(pagemap, p));
+        for (const Run& r : runs) FROST_TRY(copier.add(r));
+      }
+    }
+  }
+  FROST_TRY(copier.flush());
+  std::vector<image::MemoryAreaImage> out;
+  out.reserve(plans.size());
+  for (Plan& p : plans) out.push_back(std::move(p.area));
+  return out;
+}
+
+}  // namespace frost::dump

@@ -1,0 +1,54 @@
+// Terminals: pseudo-terminal slaves (/dev/pts/N), virtual consoles, serial
+// lines, /dev/tty. A terminal belongs to the session that ran the process,
+// which a melt cannot bring back; with --shell-job the fds are attached to
+// the terminal frost melt runs on, as a shell attaches a job.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "fds/handlers.h"
+#include "fds/reopen.h"
+
+namespace frost::fds {
+namespace {
+
+bool is_terminal(dev_t rdev) {
+  unsigned maj = major(rdev);
+  if (maj >= 136 && maj <= 143) return true;  // UNIX98 pty slaves
+  if (maj == 4) return true;                   // tty0-63, ttyS*
+  if (maj == 5) return minor(rdev) == 0 || minor(rdev) == 1;  // /dev/tty, /dev/console
+  return false;
+}
+
+class TtyHandler final : public FdHandler {
+ public:
+  std::string_view kind() const override { return "tty"; }
+  bool matches(const OpenFd& fd) const override {
+    return S_ISCHR(fd.st.st_mode) && is_terminal(fd.st.st_rdev);
+  }
+  Result<std::vector<uint8_t>> dump(const OpenFd& fd, DumpContext&) const override {
+    return path_payload(fd).encode();
+  }
+  Result<UniqueFd> restore(const image::FdImage& img, RestoreContext& ctx) const override {
+    FROST_ASSIGN(FdPayload p, FdPayload::decode(img.payload));
+    if (ctx.options.shell_job_tty < 0) {
+      return Error(ErrorKind::kUnsupported,
+                   fmt::format("fd {} is a terminal ({}): melt with --shell-job to attach it to yours",
+                               img.fd, p.path));
+    }
+    // A new open file of the caller's terminal, with the saved flags.
+    std::string path = fmt::format("/proc/self/fd/{}", ctx.options.shell_job_tty);
+    UniqueFd fd(::open(path.c_str(), reopen_flags(p.flags)));
+    if (!fd) return Error::io("opening the caller's terminal");
+    return fd;
+  }
+};
+
+}  // namespace
+
+const FdHandler& tty_handler() { static const TtyHandler h; return h; }
+
+}  // namespace frost::fds

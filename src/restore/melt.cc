@@ -1,0 +1,186 @@
+#include "restore/melt.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "fds/fd_table.h"
+#include "image/image_codec.h"
+#include "proc/proc_status.h"
+#include "proc/ptrace.h"
+#include "proc/remote_syscall.h"
+#include "restore/address_space.h"
+#include "restore/melt_files.h"
+#include "restore/page_fill.h"
+#include "restore/stub.h"
+#include "restore/thread_restore.h"
+
+namespace frost::restore {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Result<store::SnapshotId> pick_snapshot(const store::Store& store, const std::string& name,
+                                        const MeltOptions& options) {
+  if (!options.snapshot) {
+    Result<store::SnapshotId> id = store.latest(name);
+    if (!id.ok()) return Error::not_found(fmt::format("no image named '{}' (see frost ls)", name));
+    return id;
+  }
+  FROST_ASSIGN(store::SnapshotInfo info, store.info(*options.snapshot));
+  if (info.owner != name) {
+    return Error::invalid(fmt::format("snapshot {} belongs to '{}', not '{}'", info.id, info.owner, name));
+  }
+  return info.id;
+}
+
+Status check_image(const image::ProcessImage& img) {
+  if (img.threads.empty() || img.threads.front().tid != img.pid || img.pid <= 0) {
+    return Error::corruption("the image's thread list does not start with its process");
+  }
+  for (const image::ThreadImage& t : img.threads) {
+    if (t.regs.size() != sizeof(user_regs_struct)) return Error::corruption("the image holds malformed registers");
+  }
+  uint64_t prev = 0;
+  for (const image::MemoryAreaImage& a : img.areas) {
+    if (a.start >= a.end || a.start < prev || (a.start | a.end) % 4096 != 0 || a.end > (1ull << 47)) {
+      return Error::corruption(fmt::format("the image's memory area {:#x}-{:#x} is malformed", a.start, a.end));
+    }
+    prev = a.end;
+  }
+  return Status::Ok();
+}
+
+// Waits until no process or thread holds any of the image's IDs. The
+// image's own zombie (a freeze just ended it) goes when its parent reaps it.
+Status wait_for_free_ids(const image::ProcessImage& img, std::chrono::milliseconds patience) {
+  Clock::time_point deadline = Clock::now() + patience;
+  for (const image::ThreadImage& t : img.threads) {
+    for (;;) {
+      Result<proc::ProcStat> st = proc::read_stat(t.tid);
+      if (!st.ok()) break;  // free
+      bool zombie = st->state == 'Z' || st->state == 'X';
+      if (!zombie || Clock::now() >= deadline) {
+        std::string who = t.tid == img.pid ? "PID" : "thread id";
+        return Error(ErrorKind::kExists,
+                     fmt::format("{} {} is taken by {} ({}{}); the image needs it", who, t.tid,
+                                 st->pid == t.tid ? "process" : "a thread of process", st->comm,
+                                 zombie ? ", a zombie its parent has not reaped" : ""));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  return Status::Ok();
+}
+
+StubPlan make_plan(const image::ProcessImage& img, const std::vector<fds::RestoredFd>& fds,
+                   const MeltFiles& files, int tty_helper) {
+  StubPlan p;
+  p.pid = img.pid;
+  int max_fd = -1;
+  for (const fds::RestoredFd& f : fds) {
+    p.fd_from.push_back(f.fd.get());
+    p.fd_to.push_back(f.target);
+    p.fd_cloexec.push_back(f.cloexec);
+    max_fd = std::max(max_fd, f.target);
+  }
+  p.helpers = files.helper_fds();
+  p.helper_base = std::max(max_fd + 1, 3);
+  p.cwd = img.cwd;
+  p.umask = img.umask;
+  p.personality = img.personality;
+  if (tty_helper >= 0) {
+    p.session = StubPlan::Session::kOwnGroup;  // a job in the caller's session
+    p.foreground_tty = tty_helper;
+  } else if (img.sid == img.pid) {
+    p.session = StubPlan::Session::kNewSession;
+  } else if (img.pgid == img.pid) {
+    p.session = StubPlan::Session::kOwnGroup;
+  } else {
+    p.session = StubPlan::Session::kJoinGroup;
+    p.pgid = img.pgid;
+  }
+  p.rlimits = img.rlimits;
+  p.sigactions = img.sigactions;
+  return p;
+}
+
+// Everything after the stub is seized. Any error leaves the stub to be killed.
+Status build(proc::SeizedProcess& seized, const store::Store& store, store::SnapshotId id,
+             const image::ProcessImage& img, const MeltFiles& files, int helper_base,
+             const MeltOptions& options, uint64_t* pages) {
+  pid_t pid = img.pid;
+  FROST_ASSIGN(proc::RemoteSyscall leader, proc::RemoteSyscall::attach(pid, pid));
+  AddressSpace space(leader, img, files, helper_base);
+  FROST_TRY(space.prepare());
+  FROST_ASSIGN(std::vector<bool> filled, areas_with_pages(store, id, img, pages));
+  FROST_TRY(space.map_areas(filled));
+  FROST_TRY(fill_pages(store, id, pid, files, options.progress, *pages));
+  FROST_TRY(space.finish_areas(filled));
+  FROST_TRY(space.set_mm_fields());
+
+  Window window{space.gadget(), space.scratch()};
+  FROST_TRY(create_threads(leader, window, img));
+  FROST_TRY(seized.seize_new_threads());
+  if (seized.threads().size() != img.threads.size()) {
+    return Error::io(fmt::format("the new process has {} threads, the image {}", seized.threads().size(), img.threads.size()), 0);
+  }
+  FROST_TRY(restore_process_signals(leader, window, img));
+  for (size_t i = 1; i < img.threads.size(); ++i) {
+    FROST_TRY(restore_thread_kernel_state(pid, img.threads[i], window, img.creds));
+  }
+  // The leader last: its credentials may take away what the calls above need.
+  FROST_TRY(leader.call(SYS_close_range, helper_base, ~0u, 0));
+  FROST_TRY(leader.call(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0));
+  FROST_TRY(restore_thread_kernel_state(pid, img.threads[0], window, img.creds));
+  FROST_TRY(space.drop_window());
+  for (const image::ThreadImage& t : img.threads) FROST_TRY(set_thread_cpu_state(t));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<MeltResult> melt(store::Store& store, const std::string& name, const MeltOptions& options) {
+  Clock::time_point t0 = Clock::now();
+  MeltResult result;
+  FROST_ASSIGN(result.snapshot, pick_snapshot(store, name, options));
+  Result<std::vector<uint8_t>> meta = store.read_meta(result.snapshot);
+  if (!meta.ok()) return meta.error().context(fmt::format("reading image '{}' (snapshot {})", name, result.snapshot));
+  Result<image::ProcessImage> decoded = image::decode(*meta);
+  if (!decoded.ok()) return decoded.error().context(fmt::format("image '{}' (snapshot {})", name, result.snapshot));
+  const image::ProcessImage& img = *decoded;
+  FROST_TRY(check_image(img));
+  FROST_TRY(wait_for_free_ids(img, options.id_wait));
+
+  FROST_ASSIGN(MeltFiles files, MeltFiles::open(img));
+  int tty_helper = options.shell_job_tty >= 0 ? files.add_terminal(options.shell_job_tty) : -1;
+  FROST_ASSIGN(std::vector<fds::RestoredFd> fds, fds::restore_fds(img.fds, fds::RestoreOptions{options.shell_job_tty}));
+  StubPlan plan = make_plan(img, fds, files, tty_helper);
+  // The stub moves every fd above the highest number in play before placing it.
+  struct rlimit nofile {};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  FROST_ASSIGN(Stub stub, Stub::spawn(plan));
+  FROST_ASSIGN(proc::SeizedProcess seized, proc::SeizedProcess::seize(stub.pid()));
+  Status built = build(seized, store, result.snapshot, img, files, plan.helper_base, options, &result.pages);
+  if (!built.ok()) {
+    (void)seized.kill();
+    return built.error().context(fmt::format("melting '{}'", name));
+  }
+  FROST_TRY(seized.resume());
+  stub.release();
+  result.pid = img.pid;
+  result.threads = int(img.threads.size());
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace frost::restore

@@ -1,0 +1,26 @@
+// Eager melt: every stored page is copied into the new process before it runs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <vector>
+
+#include "common/result.h"
+#include "dump/progress.h"
+#include "image/process_image.h"
+#include "restore/melt_files.h"
+#include "store/store.h"
+
+namespace frost::restore {
+
+// For each area of the image, whether the snapshot holds pages for it (the
+// area is then mapped writable until filled).
+Result<std::vector<bool>> areas_with_pages(const store::Store& store, store::SnapshotId id,
+                                           const image::ProcessImage& image, uint64_t* pages);
+
+// Private pages go into process `pid` (process_vm_writev in large batches),
+// shared-object pages into their memfds.
+Status fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, const MeltFiles& files,
+                  const ProgressFn& progress, uint64_t total_pages);
+
+}  // namespace frost::restore
