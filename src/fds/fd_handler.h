@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +35,10 @@ struct RestoreOptions {
   // Terminal fds are attached to this fd (the caller's terminal); without it a
   // terminal fd cannot be restored (frost melt --shell-job).
   int shell_job_tty = -1;
+  // The object frost made again for shared memory the process maps, by the
+  // saved device ((major << 32) | minor) and inode; -1 when not mapped. An fd
+  // of a mapped memfd must open that object, not a copy.
+  std::function<int(uint64_t dev, uint64_t inode)> shared_memory;
 };
 
 // State a handler keeps across the fds of one restore (e.g. both ends of a pipe).

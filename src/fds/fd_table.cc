@@ -19,7 +19,7 @@ constexpr std::string_view kDupKind = "dup";
 
 const FdHandler* const* handlers() {
   static const FdHandler* const table[] = {
-      &file_handler(), &deleted_file_handler(), &dir_handler(), &char_device_handler(),
+      &memfd_handler(), &file_handler(), &deleted_file_handler(), &dir_handler(), &char_device_handler(),
       &tty_handler(),  &pipe_handler(),         nullptr,
   };
   return table;

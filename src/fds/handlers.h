@@ -11,5 +11,6 @@ const FdHandler& dir_handler();           // fd_file.cc
 const FdHandler& char_device_handler();   // fd_chr.cc
 const FdHandler& tty_handler();           // fd_tty.cc
 const FdHandler& pipe_handler();          // fd_pipe.cc
+const FdHandler& memfd_handler();         // fd_memfd.cc
 
 }  // namespace frost::fds

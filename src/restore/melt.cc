@@ -160,7 +160,10 @@ Result<MeltResult> melt(store::Store& store, const std::string& name, const Melt
 
   FROST_ASSIGN(MeltFiles files, MeltFiles::open(img));
   int tty_helper = options.shell_job_tty >= 0 ? files.add_terminal(options.shell_job_tty) : -1;
-  FROST_ASSIGN(std::vector<fds::RestoredFd> fds, fds::restore_fds(img.fds, fds::RestoreOptions{options.shell_job_tty}));
+  fds::RestoreOptions fd_options;
+  fd_options.shell_job_tty = options.shell_job_tty;
+  fd_options.shared_memory = [&files](uint64_t dev, uint64_t inode) { return files.shared_object_by_inode(dev, inode); };
+  FROST_ASSIGN(std::vector<fds::RestoredFd> fds, fds::restore_fds(img.fds, fd_options));
   StubPlan plan = make_plan(img, fds, files, tty_helper);
   // The stub moves every fd above the highest number in play before placing it.
   struct rlimit nofile {};

@@ -57,6 +57,7 @@ Result<MeltFiles> MeltFiles::open(const image::ProcessImage& image) {
       }
       helper = it->second;
     } else if (a.source == image::ContentSource::kSharedObject) {
+      files.shared_by_inode_[{a.dev, a.inode}] = a.shared_id;
       uint64_t end = a.file_offset + (a.end - a.start);
       uint64_t& size = files.shared_size_[a.shared_id];
       size = std::max(size, end);
@@ -98,6 +99,11 @@ int MeltFiles::area_helper(size_t area_index) const {
 int MeltFiles::shared_object_fd(uint64_t shared_id) const {
   auto it = shared_helper_.find(shared_id);
   return it == shared_helper_.end() ? -1 : fds_[it->second].get();
+}
+
+int MeltFiles::shared_object_by_inode(uint64_t dev, uint64_t inode) const {
+  auto it = shared_by_inode_.find({dev, inode});
+  return it == shared_by_inode_.end() ? -1 : shared_object_fd(it->second);
 }
 
 uint64_t MeltFiles::shared_object_size(uint64_t shared_id) const {

@@ -32,6 +32,8 @@ class MeltFiles {
   int exe_helper() const { return exe_helper_; }
   // The memfd of a shared object, for filling it from here.
   int shared_object_fd(uint64_t shared_id) const;
+  // The memfd made for the shared object with this saved device and inode, or -1.
+  int shared_object_by_inode(uint64_t dev, uint64_t inode) const;
   // Size of a shared object in bytes.
   uint64_t shared_object_size(uint64_t shared_id) const;
 
@@ -41,6 +43,7 @@ class MeltFiles {
   std::vector<int> area_helper_;
   std::map<uint64_t, int> shared_helper_;
   std::map<uint64_t, uint64_t> shared_size_;
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> shared_by_inode_;
   int exe_helper_ = -1;
 };
 
