@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfmt-dev
   clang libclang-rt-dev   # libFuzzer + sanitizers for the store fuzz target
+  python3 sqlite3 tmux    # real programs the freeze/melt acceptance tests run
 )
 
 missing=()
