@@ -1,0 +1,145 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace frost::testing {
+namespace {
+
+// Orphans (melted processes, whose parent `frost melt` exits) come to us
+// and are reaped at once; PID 1 on these machines reaps slowly.
+const bool kSubreaper = [] { return ::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0; }();
+
+bool wait_for(const std::function<bool()>& pred, int timeout_ms) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  (void)kSubreaper;
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("frost-freeze-test-" + std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Outcome frost(const std::vector<std::string>& args, const fs::path& home) {
+  TempDir scratch;
+  fs::path out = scratch.path() / "out", err = scratch.path() / "err";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int n = ::open("/dev/null", O_RDONLY);
+    if (o < 0 || e < 0 || n < 0 || ::dup2(n, 0) < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(127);
+    ::setenv("FROST_HOME", home.c_str(), 1);
+    std::vector<char*> argv{const_cast<char*>(FROST_CLI_PATH)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(FROST_CLI_PATH, argv.data());
+    ::_exit(127);
+  }
+  Outcome r;
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+Program::Program(const std::string& binary, fs::path out, std::vector<int> keep) : out_(std::move(out)) {
+  pid_ = ::fork();
+  if (pid_ != 0) return;
+  int o = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int n = ::open("/dev/null", O_RDONLY);
+  if (o < 0 || n < 0 || ::dup2(n, 0) < 0 || ::dup2(o, 1) < 0 || ::dup2(o, 2) < 0) ::_exit(127);
+  // Keep only the fds asked for (moved to their own numbers), then close the rest.
+  int next = 3;
+  for (int fd : keep) {
+    if (fd != next) ::dup2(fd, next);
+    ++next;
+  }
+  ::syscall(SYS_close_range, unsigned(next), ~0u, 0u);
+  ::unsetenv("FROST_SELFTEST_SABOTAGE");
+  char* argv[] = {const_cast<char*>(binary.c_str()), nullptr};
+  ::execv(binary.c_str(), argv);
+  ::_exit(127);
+}
+
+Program::~Program() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status;
+  while (::waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
+  }
+}
+
+bool Program::wait_ready() {
+  std::string want = "READY " + std::to_string(pid_) + "\n";
+  return wait_for([&] { return output().find(want) != std::string::npos; }, 20000);
+}
+
+int Program::wait_exit(int timeout_ms) {
+  int status = 0;
+  bool done = wait_for([&] { return ::waitpid(pid_, &status, WNOHANG | __WALL) == pid_; }, timeout_ms);
+  if (!done) return -1;
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void Program::reap_frozen() {
+  int status;
+  while (::waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
+  }
+}
+
+char process_state(pid_t pid) {
+  std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return 0;
+  return stat[close + 2];
+}
+
+int tracer_of(pid_t pid) {
+  std::string status = slurp("/proc/" + std::to_string(pid) + "/status");
+  size_t at = status.find("TracerPid:");
+  if (at == std::string::npos) return -1;
+  return std::stoi(status.substr(at + 10));
+}
+
+bool running_untouched(pid_t pid) {
+  char s = process_state(pid);
+  return s != 0 && s != 'T' && s != 't' && s != 'Z' && tracer_of(pid) == 0;
+}
+
+}  // namespace frost::testing

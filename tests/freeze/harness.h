@@ -1,0 +1,68 @@
+// What the freeze/melt tests share: running `frost` with a private
+// FROST_HOME, starting the self-checking programs of tests/programs cleanly
+// (stdout to a file, no inherited fds), and looking at a process from /proc.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace frost::testing {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Runs the frost CLI with FROST_HOME=home and waits for it.
+Outcome frost(const std::vector<std::string>& args, const fs::path& home);
+
+std::string slurp(const fs::path& p);
+
+// A self-checking program (tests/programs) started as our child, stdout and
+// stderr to `out`, stdin from /dev/null, every other fd closed except those
+// listed in keep. Killed and reaped by PID when destroyed.
+class Program {
+ public:
+  Program(const std::string& binary, fs::path out, std::vector<int> keep = {});
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+  pid_t pid() const { return pid_; }
+  std::string output() const { return slurp(out_); }
+  // Waits for "READY <pid>".
+  bool wait_ready();
+  // Waits for the process (a child, or an orphan adopted by this subreaper)
+  // to end; returns its exit status, or -1 (timeout: it is killed).
+  int wait_exit(int timeout_ms = 20000);
+  // After freeze: reaps the killed process so its PID is free for the melt.
+  void reap_frozen();
+
+ private:
+  pid_t pid_ = -1;
+  fs::path out_;
+};
+
+// State letter from /proc/PID/stat, or 0 when gone.
+char process_state(pid_t pid);
+// TracerPid from /proc/PID/status (-1 when gone).
+int tracer_of(pid_t pid);
+// Running and untouched: not stopped, not traced.
+bool running_untouched(pid_t pid);
+
+}  // namespace frost::testing
