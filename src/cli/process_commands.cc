@@ -110,7 +110,8 @@ int wait_shell_job(pid_t pid) {
 }
 
 Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
-  FROST_ASSIGN(auto store, ctx.open_store(StoreAccess::kWrite));
+  // Read-only: a melt that fails, even on a damaged store, changes nothing.
+  FROST_ASSIGN(auto store, ctx.open_store(StoreAccess::kRead));
   restore::MeltOptions options;
   if (args.snapshot != 0) options.snapshot = args.snapshot;
   if (args.shell_job) {
@@ -123,7 +124,8 @@ Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
   progress.done();
   if (!r.ok()) return r.error();
   // A melted image is a snapshot like any other again: retention may trim it.
-  (void)store->unpin(r->snapshot);
+  store.reset();
+  if (auto writable = ctx.open_store(StoreAccess::kWrite); writable.ok()) (void)(*writable)->unpin(r->snapshot);
   if (ctx.json) {
     JsonWriter j;
     j.begin_object()
@@ -140,10 +142,7 @@ Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
                r->snapshot, r->threads, r->threads == 1 ? "" : "s", r->pages, r->seconds * 1000);
   }
   std::fflush(stdout);
-  if (args.shell_job) {
-    store.reset();  // the job may run for hours: do not hold the store
-    return wait_shell_job(r->pid);
-  }
+  if (args.shell_job) return wait_shell_job(r->pid);
   return kExitOk;
 }
 

@@ -57,7 +57,11 @@ const FdHandler* handler_named(std::string_view kind) {
 }
 
 Status check_fds(pid_t pid) {
-  FROST_ASSIGN(std::vector<OpenFd> fds, list_open_fds(pid));
+  Result<std::vector<OpenFd>> listed = list_open_fds(pid);
+  if (!listed.ok() && listed.error().err() == EACCES) {
+    return Error(ErrorKind::kIo, fmt::format("process {} may not be traced by this user (its fds are not readable)", pid), EACCES);
+  }
+  FROST_ASSIGN(std::vector<OpenFd> fds, std::move(listed));
   DumpContext ctx{pid, &fds};
   for (const OpenFd& fd : fds) {
     const FdHandler* h = handler_for(fd);

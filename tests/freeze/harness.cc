@@ -8,12 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <functional>
 #include <random>
 #include <sstream>
 #include <thread>
+
+#include <gtest/gtest.h>
 
 namespace frost::testing {
 namespace {
@@ -53,6 +56,20 @@ std::string slurp(const fs::path& p) {
 }
 
 Outcome frost(const std::vector<std::string>& args, const fs::path& home) {
+  std::vector<std::string> full{FROST_CLI_PATH};
+  full.insert(full.end(), args.begin(), args.end());
+  return run(FROST_CLI_PATH, full, home);
+}
+
+void expect_one_line_error(const Outcome& r, const std::string& mentions) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(r.err.starts_with("frost: ")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(mentions), std::string::npos) << r.err;
+}
+
+Outcome run(const std::string& binary, const std::vector<std::string>& args, const fs::path& home) {
   TempDir scratch;
   fs::path out = scratch.path() / "out", err = scratch.path() / "err";
   pid_t pid = ::fork();
@@ -62,10 +79,10 @@ Outcome frost(const std::vector<std::string>& args, const fs::path& home) {
     int n = ::open("/dev/null", O_RDONLY);
     if (o < 0 || e < 0 || n < 0 || ::dup2(n, 0) < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(127);
     ::setenv("FROST_HOME", home.c_str(), 1);
-    std::vector<char*> argv{const_cast<char*>(FROST_CLI_PATH)};
+    std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    ::execv(FROST_CLI_PATH, argv.data());
+    ::execv(binary.c_str(), argv.data());
     ::_exit(127);
   }
   Outcome r;
@@ -87,6 +104,7 @@ Program::Program(const std::string& binary, fs::path out, std::vector<int> keep)
   int next = 3;
   for (int fd : keep) {
     if (fd != next) ::dup2(fd, next);
+    ::fcntl(next, F_SETFD, 0);
     ++next;
   }
   ::syscall(SYS_close_range, unsigned(next), ~0u, 0u);

@@ -28,8 +28,12 @@ class TempDir {
   fs::path path_;
 };
 
+// Runs binary (args[0] is argv[0]) with FROST_HOME=home and waits for it.
+Outcome run(const std::string& binary, const std::vector<std::string>& args, const fs::path& home);
 // Runs the frost CLI with FROST_HOME=home and waits for it.
 Outcome frost(const std::vector<std::string>& args, const fs::path& home);
+// A failure as the CLI reports it: non-zero, one line "frost: ..." naming `mentions`.
+void expect_one_line_error(const Outcome& r, const std::string& mentions);
 
 std::string slurp(const fs::path& p);
 
