@@ -15,7 +15,7 @@ ProgressFn ProgressLine::callback() {
 
 void ProgressLine::update(uint64_t done, uint64_t total) {
   Clock::time_point now = Clock::now();
-  if (now - start_ < std::chrono::seconds(1)) return;
+  if (total == 0 || now - start_ < std::chrono::seconds(1)) return;
   if (now - last_ < (tty_ ? std::chrono::milliseconds(100) : std::chrono::milliseconds(5000)) && shown_) return;
   last_ = now;
   double secs = std::chrono::duration<double>(now - start_).count();

@@ -63,3 +63,53 @@ TEST(FreezeMelt, SnapshotKeepsTheProcessRunning) {
 
 }  // namespace
 }  // namespace frost::testing
+
+namespace frost::testing {
+namespace {
+
+std::string status_line(pid_t pid, const std::string& key) {
+  std::string s = slurp("/proc/" + std::to_string(pid) + "/status");
+  size_t at = s.find(key + ":");
+  if (at == std::string::npos) return "";
+  return s.substr(at, s.find('\n', at) - at);
+}
+
+// A process of another user comes back as that user: frost (root) drops to
+// the image's credentials, never the other way round.
+TEST(FreezeMelt, CredentialsOfAnotherUser) {
+  TempDir home, work;
+  fs::permissions(work.path(), fs::perms::all);
+  Program p({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             std::string(FROST_PROGRAMS_DIR) + "/st_blocked_read"},
+            work.path() / "out");
+  ASSERT_TRUE(p.wait_ready()) << p.output();
+  std::string uid = status_line(p.pid(), "Uid"), gid = status_line(p.pid(), "Gid");
+  std::string caps = status_line(p.pid(), "CapEff"), groups = status_line(p.pid(), "Groups");
+  ASSERT_EQ(frost({"freeze", std::to_string(p.pid()), "--name", "nobody"}, home.path()).exit_code, 0);
+  p.reap_frozen();
+  Outcome m = frost({"melt", "nobody"}, home.path());
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_EQ(status_line(p.pid(), "Uid"), uid);
+  EXPECT_EQ(status_line(p.pid(), "Gid"), gid);
+  EXPECT_EQ(status_line(p.pid(), "CapEff"), caps);
+  EXPECT_EQ(status_line(p.pid(), "Groups"), groups);
+  ASSERT_EQ(::kill(p.pid(), SIGUSR1), 0);
+  EXPECT_EQ(p.wait_exit(), 0) << p.output();
+}
+
+TEST(FreezeMelt, RmRemovesTheImage) {
+  TempDir home, work;
+  Program p(program_path("blocked_read"), work.path() / "out");
+  ASSERT_TRUE(p.wait_ready());
+  ASSERT_EQ(frost({"freeze", std::to_string(p.pid()), "--name", "gone"}, home.path()).exit_code, 0);
+  p.reap_frozen();
+  EXPECT_NE(frost({"ls"}, home.path()).out.find("gone"), std::string::npos);
+  Outcome r = frost({"rm", "gone"}, home.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(frost({"ls"}, home.path()).out.find("gone"), std::string::npos);
+  expect_one_line_error(frost({"melt", "gone"}, home.path()), "no image named 'gone'");
+  expect_one_line_error(frost({"rm", "gone"}, home.path()), "no image named 'gone'");
+}
+
+}  // namespace
+}  // namespace frost::testing

@@ -94,7 +94,12 @@ Outcome run(const std::string& binary, const std::vector<std::string>& args, con
   return r;
 }
 
-Program::Program(const std::string& binary, fs::path out, std::vector<int> keep) : out_(std::move(out)) {
+Program::Program(const std::string& binary, fs::path out, std::vector<int> keep)
+    : Program(std::vector<std::string>{binary}, std::move(out), std::move(keep)) {}
+
+Program::Program(const std::vector<std::string>& args, fs::path out) : Program(args, std::move(out), {}) {}
+
+Program::Program(const std::vector<std::string>& args, fs::path out, std::vector<int> keep) : out_(std::move(out)) {
   pid_ = ::fork();
   if (pid_ != 0) return;
   int o = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -109,8 +114,10 @@ Program::Program(const std::string& binary, fs::path out, std::vector<int> keep)
   }
   ::syscall(SYS_close_range, unsigned(next), ~0u, 0u);
   ::unsetenv("FROST_SELFTEST_SABOTAGE");
-  char* argv[] = {const_cast<char*>(binary.c_str()), nullptr};
-  ::execv(binary.c_str(), argv);
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execv(argv[0], argv.data());
   ::_exit(127);
 }
 

@@ -43,6 +43,8 @@ std::string slurp(const fs::path& p);
 class Program {
  public:
   Program(const std::string& binary, fs::path out, std::vector<int> keep = {});
+  // Runs argv (argv[0] is the file run) instead of a bare binary.
+  Program(const std::vector<std::string>& argv, fs::path out);
   ~Program();
   Program(const Program&) = delete;
   Program& operator=(const Program&) = delete;
@@ -58,6 +60,7 @@ class Program {
   void reap_frozen();
 
  private:
+  Program(const std::vector<std::string>& argv, fs::path out, std::vector<int> keep);
   pid_t pid_ = -1;
   fs::path out_;
 };
