@@ -2,7 +2,7 @@
 BUILD      ?= build
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 30
 
 .PHONY: deps build demo check test fuzz fuzz-long crash-long bench clean
 
@@ -27,7 +27,7 @@ $(FUZZ_BUILD)/build.ninja:
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFROST_FUZZ=ON
 
 fuzz: deps $(FUZZ_BUILD)/build.ninja
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_store_raw fuzz_store_parse
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_store_raw fuzz_store_parse fuzz_image_decode
 	./scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 fuzz-long:

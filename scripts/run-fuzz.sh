@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the store's libFuzzer targets: writes seed images, replays every input
-# in fuzz/regressions/, then fuzzes each target for SECONDS/2. Fails on any
+# in fuzz/regressions/, then fuzzes each target for an equal share of SECONDS. Fails on any
 # crash, leak or timeout, leaving the input under BUILD_DIR/fuzz-work/.
 #
 #   scripts/run-fuzz.sh BUILD_DIR SECONDS
@@ -13,9 +13,9 @@ fi
 build=$(cd "$1" && pwd)
 seconds=$2
 root=$(cd "$(dirname "$0")/.." && pwd)
-per_target=$(( seconds / 2 > 0 ? seconds / 2 : 1 ))
+targets=(fuzz_store_raw fuzz_store_parse fuzz_image_decode)
+per_target=$(( seconds / ${#targets[@]} > 0 ? seconds / ${#targets[@]} : 1 ))
 max_len=$(( 1 << 20 ))
-targets=(fuzz_store_raw fuzz_store_parse)
 # UBSan only prints by default; make undefined behaviour a crash libFuzzer keeps.
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
