@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/exit_code.h"
+#include "cli/image_state.h"
 #include "cli/json_writer.h"
 #include "cli/text_format.h"
 
@@ -137,14 +138,16 @@ Result<int> run_stats(const Context& ctx) {
 
 // --- ls -------------------------------------------------------------------------
 
-void print_ls_text(const std::string& path, const std::vector<OwnerInfo>& owners) {
+void print_ls_text(const store::Store& store, const std::vector<OwnerInfo>& owners) {
   if (owners.empty()) {
-    fmt::print("no snapshots in {}\n", path);
+    fmt::print("no snapshots in {}\n", store.path());
     return;
   }
   for (const auto& owner : owners) {
     size_t n = owner.snapshots.size();
-    fmt::print("{}  ({} snapshot{}, keeps {})\n", owner.name, n, n == 1 ? "" : "s",
+    ImageState st = image_state(store, owner);
+    std::string process = st.pid > 0 ? fmt::format("pid {} {}, ", st.pid, st.state) : "";
+    fmt::print("{}  ({}{} snapshot{}, keeps {})\n", owner.name, process, n, n == 1 ? "" : "s",
                owner.retention);
     Table t({"ID", "PARENT", "CREATED", "PAGES", "WRITTEN", "PINNED"});
     for (const SnapshotInfo& s : owner.snapshots) {
@@ -172,11 +175,13 @@ void write_snapshot_json(JsonWriter& j, const SnapshotInfo& s) {
       .end_object();
 }
 
-void print_ls_json(const std::string& path, const std::vector<OwnerInfo>& owners) {
+void print_ls_json(const store::Store& store, const std::vector<OwnerInfo>& owners) {
   JsonWriter j;
-  j.begin_object().field("store", path).key("owners").begin_array();
+  j.begin_object().field("store", store.path()).key("owners").begin_array();
   for (const auto& owner : owners) {
+    ImageState st = image_state(store, owner);
     j.begin_object().field("name", owner.name).field("retention", owner.retention);
+    if (st.pid > 0) j.field("pid", int64_t(st.pid)).field("state", st.state);
     j.key("snapshots").begin_array();
     for (const SnapshotInfo& s : owner.snapshots) write_snapshot_json(j, s);
     j.end_array().end_object();
@@ -197,9 +202,9 @@ Result<int> run_ls(const Context& ctx, const LsOptions& options) {
     if (owners.empty()) return Error::not_found("no owner named '" + options.owner + "'");
   }
   if (ctx.json) {
-    print_ls_json(store->path(), owners);
+    print_ls_json(*store, owners);
   } else {
-    print_ls_text(store->path(), owners);
+    print_ls_text(*store, owners);
   }
   return kExitOk;
 }
