@@ -1,0 +1,952 @@
+// freeze_bench: how fast frost freezes a process into the store and melts it
+// back (eager), each figure as a ratio against a limit measured in the same run
+// on the same machine and file system (the project's machines are shared and
+// noisy).
+//
+//   freeze_bench [--dir DIR] [--sizes 64M,1G,4G] [--quick] [--reps N] [--strict] [--cold]
+//
+// For each size N a child process holds N bytes of random (incompressible)
+// data in one private anonymous mapping. The child is this program run from a
+// copy of its binary with --child (see install_child_exe). One repetition:
+//   1. fork+exec the child, which fills its memory and says it is ready
+//   2. limit: process_vm_readv of the child's N bytes, 1 MiB per call
+//   3. limit: N bytes written to a new file next to the store, then fdatasync
+//      (and, for the analysis only, the store alone taking N bytes of pages)
+//   4. frost::dump::capture(kFreeze) into a new store; the child is reaped
+//   5. limit: Store::for_each_page over the snapshot
+//   6. frost::restore::melt; the melted process's memory is checked word by
+//      word against the pattern, then it is killed and reaped
+//   7. limit: process_vm_writev of N bytes into a fresh, untouched mapping of
+//      another child, 1 MiB per call
+// Freeze throughput counts every page the freeze stored (the data and the
+// child's few other pages); melt throughput counts N. Both are timed around
+// the whole capture() / melt() call, seize to kill and image to detach.
+// Each size gets new store files; the page cache is left alone (both the melt
+// and its store read limit find the just-written store file cached) unless
+// --cold, which evicts that one file before each read.
+// Store and scratch files live in a new directory under DIR (default /var/tmp)
+// that is removed at the end, also on SIGINT and SIGTERM; every child is
+// killed and reaped by its PID. The exit status is 0 unless something failed
+// (2) or, with --strict, a target was missed (1). Without the privileges a
+// melt needs (root or CAP_CHECKPOINT_RESTORE and ptrace), it exits 77: skipped.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "dump/capture.h"
+#include "restore/melt.h"
+#include "store/store.h"
+
+namespace frost::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kGiB = 1ull << 30;
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kChunk = 1 * kMiB;       // one process_vm_* call of the limits
+constexpr uint64_t kBufferBytes = 8 * kMiB;  // as the dumper's and the melt's batch buffers
+constexpr int kSkipped = 77;                 // ctest SKIP_RETURN_CODE
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double cpu_seconds() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string size_name(uint64_t b) {
+  if (b >= kGiB && b % kGiB == 0) return fmt::format("{} GiB", b / kGiB);
+  return fmt::format("{} MiB", b / kMiB);
+}
+
+// --- options -------------------------------------------------------------------------
+
+struct Options {
+  std::string dir = "/var/tmp";
+  std::vector<uint64_t> sizes{64 * kMiB, 1 * kGiB, 4 * kGiB};
+  int reps = 0;  // 0: 5 for sizes under 1 GiB, else 3
+  bool quick = false;
+  bool strict = false;
+  bool cold = false;
+  bool verbose = false;
+};
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(code ? stderr : stdout,
+               "usage: freeze_bench [--dir DIR] [--sizes LIST] [--quick] [--reps N] [--strict] [--cold] [--verbose]\n"
+               "  --dir DIR     where the scratch directory (store, raw file) goes (default /var/tmp)\n"
+               "  --sizes LIST  process sizes, comma-separated, M or G suffix (default 64M,1G,4G)\n"
+               "  --quick       64 MiB only: the smoke test, well under 30 s\n"
+               "  --reps N      repetitions per size (default 5 under 1 GiB, else 3; 3 with --quick)\n"
+               "  --strict      exit 1 when a target is missed\n"
+               "  --cold        evict the store file from the page cache (its own pages only,\n"
+               "                posix_fadvise) before the store read limit and before each melt\n"
+               "  --verbose     print when each freeze and melt ran (CLOCK_MONOTONIC seconds, the clock of\n"
+               "                perf record -k CLOCK_MONOTONIC; for perf report --time)\n");
+  std::exit(code);
+}
+
+uint64_t parse_size(const std::string& s) {
+  size_t pos = 0;
+  uint64_t v = std::stoull(s, &pos);
+  std::string unit = s.substr(pos);
+  for (char& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.empty() || unit == "M" || unit == "MIB") return v * kMiB;
+  if (unit == "G" || unit == "GIB") return v * kGiB;
+  usage(2);
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  bool sizes_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) usage(2);
+      return argv[++i];
+    };
+    if (a == "--dir") o.dir = next();
+    else if (a == "--sizes") {
+      o.sizes.clear();
+      std::string list = next();
+      for (size_t p = 0; p <= list.size();) {
+        size_t q = list.find(',', p);
+        if (q == std::string::npos) q = list.size();
+        if (q > p) o.sizes.push_back(std::max<uint64_t>(kMiB, parse_size(list.substr(p, q - p)) / kMiB * kMiB));
+        p = q + 1;
+      }
+      if (o.sizes.empty()) usage(2);
+      sizes_given = true;
+    } else if (a == "--reps") o.reps = std::max(1, std::stoi(next()));
+    else if (a == "--quick") o.quick = true;
+    else if (a == "--strict") o.strict = true;
+    else if (a == "--cold") o.cold = true;
+    else if (a == "--verbose") o.verbose = true;
+    else if (a == "--help" || a == "-h") usage(0);
+    else usage(2);
+  }
+  if (o.quick && !sizes_given) o.sizes = {64 * kMiB};
+  if (o.quick && o.reps == 0) o.reps = 3;
+  return o;
+}
+
+// --- cleanup: the scratch directory and every child, by PID ---------------------------
+
+char g_scratch_path[4096];
+constexpr int kMaxTracked = 8;
+std::atomic<pid_t> g_tracked[kMaxTracked];
+
+void track(pid_t pid) {
+  for (auto& slot : g_tracked) {
+    pid_t none = 0;
+    if (slot.compare_exchange_strong(none, pid)) return;
+  }
+}
+
+void untrack(pid_t pid) {
+  for (auto& slot : g_tracked) {
+    pid_t p = pid;
+    slot.compare_exchange_strong(p, 0);
+  }
+}
+
+// Async-signal-safe: kill and waitpid only.
+void kill_tracked() {
+  for (auto& slot : g_tracked) {
+    pid_t p = slot.exchange(0);
+    if (p <= 0) continue;
+    ::kill(p, SIGKILL);
+    while (::waitpid(p, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void cleanup() {
+  kill_tracked();
+  if (g_scratch_path[0] == 0) return;
+  std::error_code ec;
+  std::filesystem::remove_all(g_scratch_path, ec);
+  g_scratch_path[0] = 0;
+}
+
+void on_signal(int sig) {
+  // remove_all is not async-signal-safe; good enough for a benchmark interrupted by hand.
+  cleanup();
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "freeze_bench: FAILED: %s\n", what.c_str());
+  std::exit(2);  // atexit kills the children and removes the scratch directory
+}
+
+template <class T>
+T check(Result<T> r, const std::string& what) {
+  if (!r.ok()) fail(what + ": " + r.error().to_string());
+  return std::move(r).value();
+}
+
+void check(const Status& s, const std::string& what) {
+  if (!s.ok()) fail(what + ": " + s.error().to_string());
+}
+
+std::string make_scratch(const std::string& parent) {
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  std::string templ = parent + "/freeze-bench-XXXXXX";
+  if (templ.size() >= sizeof g_scratch_path || ::mkdtemp(templ.data()) == nullptr) {
+    std::fprintf(stderr, "freeze_bench: cannot create a directory under %s: %s\n", parent.c_str(),
+                 std::strerror(errno));
+    std::exit(2);
+  }
+  std::strcpy(g_scratch_path, templ.c_str());
+  return templ;
+}
+
+// --- the machine -----------------------------------------------------------------------
+
+std::string first_line_with(const std::string& path, const std::string& prefix) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(prefix, 0) == 0) return line;
+  return "";
+}
+
+uint64_t meminfo_bytes(const std::string& key) {
+  std::string line = first_line_with("/proc/meminfo", key + ":");
+  if (line.empty()) return 0;
+  return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10) * 1024;
+}
+
+uint64_t free_bytes(const std::string& dir) {
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) != 0) return 0;
+  return uint64_t(vfs.f_bavail) * vfs.f_frsize;
+}
+
+std::string filesystem_of(const std::string& path) {
+  std::error_code ec;
+  std::string real = std::filesystem::canonical(path, ec).string();
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, best_point, best;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    for (size_t p = 0; p < line.size();) {
+      size_t q = line.find(' ', p);
+      if (q == std::string::npos) q = line.size();
+      f.push_back(line.substr(p, q - p));
+      p = q + 1;
+    }
+    auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() < 6 || dash == f.end() || dash + 2 >= f.end()) continue;
+    const std::string& point = f[4];
+    bool under = real == point || point == "/" ||
+                 (real.rfind(point, 0) == 0 && real.size() > point.size() && real[point.size()] == '/');
+    if (under && point.size() >= best_point.size()) {
+      best_point = point;
+      best = *(dash + 1) + " on " + *(dash + 2) + " (" + f[5] + ") at " + point;
+    }
+  }
+  return best.empty() ? "unknown" : best;
+}
+
+void print_machine(const Options& o, const std::string& scratch, int argc, char** argv) {
+  struct utsname u {};
+  ::uname(&u);
+  std::string cpu = first_line_with("/proc/cpuinfo", "model name");
+  if (auto c = cpu.find(':'); c != std::string::npos) cpu = cpu.substr(c + 2);
+  std::string thp;
+  std::ifstream thp_file("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::getline(thp_file, thp);
+  char date[64];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
+  std::string cmd;
+  for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + std::string(argv[i]);
+  std::string sizes;
+  for (uint64_t s : o.sizes) sizes += (sizes.empty() ? "" : ", ") + size_name(s);
+  double load[3] = {0, 0, 0};
+  ::getloadavg(load, 3);
+
+  fmt::print("freeze_bench {}\n", date);
+  fmt::print("command      {}\n", cmd);
+  fmt::print("machine      nproc {}, {} {} {}, {}\n", ::sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
+             u.machine, cpu);
+  fmt::print("memory       {:.1f} GiB, {:.1f} GiB available; transparent hugepages: {}\n",
+             double(meminfo_bytes("MemTotal")) / kGiB, double(meminfo_bytes("MemAvailable")) / kGiB,
+             thp.empty() ? "?" : thp);
+  fmt::print("directory    {} : {}, {:.1f} GiB free\n", scratch, filesystem_of(scratch),
+             double(free_bytes(scratch)) / kGiB);
+  fmt::print("load         {:.2f} {:.2f} {:.2f}\n", load[0], load[1], load[2]);
+  fmt::print("sizes        {}; {} repetitions{}{}\n\n", sizes,
+             o.reps ? std::to_string(o.reps) : "5 (under 1 GiB) or 3", o.quick ? ", --quick" : "",
+             o.cold ? ", --cold (store file evicted before reads)" : "");
+}
+
+// Root, or CAP_CHECKPOINT_RESTORE (clone3 set_tid) with CAP_SYS_PTRACE.
+bool may_melt() {
+  if (::geteuid() == 0) return true;
+  std::string line = first_line_with("/proc/self/status", "CapEff:");
+  if (line.empty()) return false;
+  uint64_t caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+  bool restore = caps & ((1ull << 40) | (1ull << 21));  // CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN
+  bool ptrace = caps & (1ull << 19);                    // CAP_SYS_PTRACE
+  return restore && ptrace;
+}
+
+// --- buffers and the pattern ------------------------------------------------------------
+
+// A page-aligned, pre-faulted buffer.
+struct Buffer {
+  explicit Buffer(uint64_t bytes) : size(bytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) fail("mmap of a buffer");
+    data = static_cast<uint8_t*>(p);
+    std::memset(data, 0, bytes);
+  }
+  ~Buffer() { ::munmap(data, size); }
+  Buffer(const Buffer&) = delete;
+  uint8_t* data;
+  uint64_t size;
+};
+
+// Word i of the child's data: splitmix64 of a counter, so any part can be
+// regenerated to check it, and nothing compresses.
+inline uint64_t pattern_word(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+void fill_pattern(uint64_t* words, uint64_t count, uint64_t seed, uint64_t first) {
+  for (uint64_t i = 0; i < count; ++i) words[i] = pattern_word(seed, first + i);
+}
+
+// --- children ------------------------------------------------------------------------------
+
+struct Child {
+  pid_t pid = 0;
+  uint64_t addr = 0;    // the start of its data mapping
+  double ready_s = 0;   // fork to ready: mmap, page faults and filling
+};
+
+// What a child sends when it is ready: its mapping, or an errno.
+struct Ready {
+  uint64_t addr;
+  int32_t err;
+};
+
+// The child program is a copy of this binary under another path, run with
+// --child. A fork of the bench itself cannot be melted by the bench: the stub
+// a melt starts is a clone of the melting program, and the kernel refuses to
+// change a process's exe (PR_SET_MM_MAP's exe_fd: EBUSY) while any mapping of
+// the old exe file is left, which the image's own mappings of the same file
+// are. A copy is another file. It also gives the child a fresh address space.
+std::string g_child_exe;
+
+void install_child_exe(const std::string& dir) {
+  g_child_exe = dir + "/fb-child";
+  std::error_code ec;
+  std::filesystem::copy_file("/proc/self/exe", g_child_exe, ec);
+  if (ec) fail("copying /proc/self/exe to " + g_child_exe + ": " + ec.message());
+  ::chmod(g_child_exe.c_str(), 0700);
+}
+
+// `freeze_bench --child BYTES SEED FILL`, with the ready pipe at fd 3.
+[[noreturn]] void child_main(uint64_t bytes, uint64_t seed, bool fill) {
+  Ready r{0, 0};
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    r.err = errno;
+  } else {
+    r.addr = reinterpret_cast<uint64_t>(p);
+    if (fill) fill_pattern(static_cast<uint64_t*>(p), bytes / 8, seed, 0);
+  }
+  (void)!::write(3, &r, sizeof r);
+  ::close(3);
+  if (r.err != 0) ::_exit(1);
+  for (;;) ::pause();
+}
+
+// Between fork and exec: only async-signal-safe calls, since the parent may
+// have threads (the store's worker pool) holding locks. The ready pipe goes to
+// fd 3, every other fd is closed, 0-2 go to /dev/null: frost freezes only fds
+// it can restore.
+[[noreturn]] void exec_child(int ready_fd, pid_t parent, char* const argv[]) {
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(1);
+  if (ready_fd != 3) {
+    if (::dup2(ready_fd, 3) != 3) ::_exit(1);
+  } else {
+    ::fcntl(3, F_SETFD, 0);
+  }
+  ::syscall(SYS_close_range, 4u, ~0u, 0u);
+  int null_fd = ::open("/dev/null", O_RDWR);
+  if (null_fd < 0) ::_exit(1);
+  for (int fd = 0; fd <= 2; ++fd) ::dup2(null_fd, fd);
+  if (null_fd > 2) ::close(null_fd);
+  ::execv(argv[0], argv);
+  Ready r{0, errno};
+  (void)!::write(3, &r, sizeof r);
+  ::_exit(127);
+}
+
+// Starts a child holding `bytes` in one mapping: filled with the pattern, or
+// mapped and never touched (the target of the process_vm_writev limit).
+Child spawn_child(uint64_t bytes, uint64_t seed, bool fill) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) fail("pipe2");
+  std::string a_bytes = std::to_string(bytes), a_seed = std::to_string(seed), a_fill = fill ? "1" : "0";
+  std::string a_exe = g_child_exe, a_flag = "--child";
+  char* argv[] = {a_exe.data(), a_flag.data(), a_bytes.data(), a_seed.data(), a_fill.data(), nullptr};
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t parent = ::getpid();
+  auto t0 = Clock::now();
+  pid_t pid = ::fork();
+  if (pid < 0) fail(fmt::format("fork: {}", std::strerror(errno)));
+  if (pid == 0) {
+    ::close(fds[0]);
+    exec_child(fds[1], parent, argv);
+  }
+  track(pid);
+  ::close(fds[1]);
+  Ready r{0, -1};
+  ssize_t n;
+  do {
+    n = ::read(fds[0], &r, sizeof r);
+  } while (n < 0 && errno == EINTR);
+  ::close(fds[0]);
+  if (n != ssize_t(sizeof r) || r.err != 0)
+    fail(fmt::format("child {} did not get ready: {}", pid, r.err > 0 ? std::strerror(r.err) : "it died"));
+  return Child{pid, r.addr, seconds_since(t0)};
+}
+
+// Reaps pid; a tracer that is also the parent may have reaped it already
+// (capture() does, waiting for the frozen process to die): ECHILD is fine.
+std::optional<int> reap(pid_t pid) {
+  int status = 0;
+  pid_t r;
+  while ((r = ::waitpid(pid, &status, __WALL)) < 0 && errno == EINTR) {
+  }
+  untrack(pid);
+  if (r < 0) {
+    if (errno == ECHILD) return std::nullopt;
+    fail(fmt::format("waitpid {}: {}", pid, std::strerror(errno)));
+  }
+  return status;
+}
+
+// Kills a child that must still be alive (it did not crash), then reaps it;
+// returns the seconds from SIGKILL to reaped (the kernel freeing its memory).
+double kill_and_reap(pid_t pid, const std::string& what) {
+  int status = 0;
+  pid_t r = ::waitpid(pid, &status, __WALL | WNOHANG);
+  if (r == pid) {
+    untrack(pid);
+    fail(fmt::format("{} (pid {}) died by itself: {}", what, pid,
+                     WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
+                                         : fmt::format("exit {}", WEXITSTATUS(status))));
+  }
+  auto t0 = Clock::now();
+  ::kill(pid, SIGKILL);
+  auto st = reap(pid);
+  double s = seconds_since(t0);
+  if (st && !(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL))
+    fail(fmt::format("{} (pid {}) ended other than by our SIGKILL (status {:#x})", what, pid, *st));
+  return s;
+}
+
+// --- limits -----------------------------------------------------------------------------------
+
+// Seconds to read `bytes` of pid's memory at addr, 1 MiB per process_vm_readv,
+// into an 8 MiB buffer used round-robin (as the dumper's batch buffer).
+double time_readv(pid_t pid, uint64_t addr, uint64_t bytes, Buffer& buf) {
+  auto t0 = Clock::now();
+  for (uint64_t off = 0; off < bytes; off += kChunk) {
+    uint64_t n = std::min(kChunk, bytes - off);
+    iovec local{buf.data + off % buf.size, n};
+    iovec remote{reinterpret_cast<void*>(addr + off), n};
+    if (::process_vm_readv(pid, &local, 1, &remote, 1, 0) != ssize_t(n))
+      fail(fmt::format("process_vm_readv of child {}: {}", pid, std::strerror(errno)));
+  }
+  return seconds_since(t0);
+}
+
+// Seconds to write `bytes` from an 8 MiB buffer into pid's memory at addr, 1
+// MiB per process_vm_writev (the pages are faulted in as they are written, as
+// in a melt's freshly mapped areas).
+double time_writev(pid_t pid, uint64_t addr, uint64_t bytes, Buffer& buf) {
+  auto t0 = Clock::now();
+  for (uint64_t off = 0; off < bytes; off += kChunk) {
+    uint64_t n = std::min(kChunk, bytes - off);
+    iovec local{buf.data + off % buf.size, n};
+    iovec remote{reinterpret_cast<void*>(addr + off), n};
+    if (::process_vm_writev(pid, &local, 1, &remote, 1, 0) != ssize_t(n))
+      fail(fmt::format("process_vm_writev into child {}: {}", pid, std::strerror(errno)));
+  }
+  return seconds_since(t0);
+}
+
+// Seconds to write `bytes` to a new file in 4 MiB pwrites and fdatasync it.
+// Each 4 MiB is fallocated just before it is written, timed: the store
+// reserves its 4 MiB segments as it goes.
+double time_raw_write(const std::string& path, uint64_t bytes, const Buffer& buf) {
+  ::unlink(path.c_str());
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) fail("open " + path + ": " + std::strerror(errno));
+  constexpr uint64_t kWrite = 4 * kMiB;
+  auto t0 = Clock::now();
+  for (uint64_t off = 0; off < bytes; off += kWrite) {
+    uint64_t n = std::min(kWrite, bytes - off);
+    if (::fallocate(fd, 0, off_t(off), off_t(n)) != 0) fail("fallocate " + path + ": " + std::strerror(errno));
+    if (::pwrite(fd, buf.data + off % buf.size, n, off_t(off)) != ssize_t(n))
+      fail("pwrite " + path + ": " + std::strerror(errno));
+  }
+  if (::fdatasync(fd) != 0) fail("fdatasync " + path + ": " + std::strerror(errno));
+  double s = seconds_since(t0);
+  ::close(fd);
+  ::unlink(path.c_str());
+  return s;
+}
+
+// Seconds for the store alone to take `bytes` of pages the way the dumper
+// hands them over (put_pages of 8 MiB runs), then put_meta and commit, on a
+// new store: not a limit, the other half of the freeze's serial copy loop.
+double time_store_write(const std::string& path, uint64_t bytes, const Buffer& buf, const store::StoreOptions& so) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  auto store = check(store::Store::create(path, so), "create store " + path);
+  std::vector<uint8_t> meta(4096, 0x5a);
+  auto t0 = Clock::now();
+  auto w = check(store->begin_snapshot("write"), "begin_snapshot");
+  for (uint64_t off = 0; off < bytes; off += buf.size) {
+    uint64_t n = std::min(buf.size, bytes - off);
+    check(w->put_pages(off / kPage, std::span<const uint8_t>(buf.data, n)), "put_pages");
+  }
+  check(w->put_meta(meta), "put_meta");
+  check(w->commit(), "commit");
+  double s = seconds_since(t0);
+  store.reset();
+  std::filesystem::remove(path, ec);
+  return s;
+}
+
+// Seconds for Store::for_each_page over the snapshot (what a melt reads); the
+// callback only touches one word per page.
+double time_store_read(const store::Store& store, store::SnapshotId id, uint64_t* pages) {
+  uint64_t n = 0, sink = 0;
+  auto t0 = Clock::now();
+  check(store.for_each_page(id,
+                            [&](uint64_t vpn, std::span<const uint8_t, store::kPageSize> page) -> Status {
+                              uint64_t w;
+                              std::memcpy(&w, page.data() + (vpn % 512) * 8, 8);
+                              sink += w;
+                              n++;
+                              return Status::Ok();
+                            }),
+        "for_each_page over the snapshot");
+  double s = seconds_since(t0);
+  if (sink == 0x5eed) std::fprintf(stderr, " ");
+  *pages = n;
+  return s;
+}
+
+// Drops the store file's own pages from the page cache (--cold).
+void evict_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("open " + path);
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+// Every word of the melted process's data must be the pattern's.
+void verify_memory(pid_t pid, uint64_t addr, uint64_t bytes, uint64_t seed, Buffer& buf) {
+  std::vector<uint64_t> want(kChunk / 8);
+  for (uint64_t off = 0; off < bytes; off += kChunk) {
+    uint64_t n = std::min(kChunk, bytes - off);
+    iovec local{buf.data, n};
+    iovec remote{reinterpret_cast<void*>(addr + off), n};
+    if (::process_vm_readv(pid, &local, 1, &remote, 1, 0) != ssize_t(n))
+      fail(fmt::format("reading the melted process {} at {:#x}: {}", pid, addr + off, std::strerror(errno)));
+    fill_pattern(want.data(), n / 8, seed, off / 8);
+    if (std::memcmp(buf.data, want.data(), n) != 0)
+      fail(fmt::format("the melted process {} holds wrong data in {:#x}-{:#x}", pid, addr + off, addr + off + n));
+  }
+}
+
+// --- one repetition ----------------------------------------------------------------------------
+
+// Times of the progress callbacks: the first and last batch.
+struct Progress {
+  Clock::time_point first, last;
+  uint64_t first_done = 0, last_done = 0;
+  int calls = 0;
+  ProgressFn fn() {
+    return [this](uint64_t done, uint64_t) {
+      auto now = Clock::now();
+      if (calls++ == 0) first = now, first_done = done;
+      last = now;
+      last_done = done;
+    };
+  }
+};
+
+struct Rep {
+  double ready = 0;                  // child fork..ready
+  double readv = 0, raw_write = 0;   // freeze limits
+  double freeze = 0, freeze_cpu = 0;
+  uint64_t freeze_bytes = 0;         // pages handed to the store x 4 KiB
+  uint64_t stored_bytes = 0;         // bytes the snapshot added to the log
+  double freeze_stopped_ms = 0;
+  double freeze_pre = 0, freeze_copy_mbps = 0, freeze_post = 0;  // seconds, MB/s, seconds
+  double store_write = 0;            // put_pages+commit alone (info)
+  double exit_s = 0;                 // SIGKILL..reaped of the melted process (info)
+  double store_read = 0, writev = 0;  // melt limits
+  uint64_t store_bytes = 0;          // pages for_each_page visited x 4 KiB
+  double melt = 0, melt_cpu = 0;
+  uint64_t melt_bytes = 0;
+  double melt_pre = 0, melt_fill_mbps = 0, melt_post = 0;
+};
+
+store::StoreOptions store_options(uint64_t bytes) {
+  store::StoreOptions so;
+  so.segment_size = 4 * kMiB;
+  // Room for the snapshot with the cleaner's free target to spare: it never runs.
+  so.capacity = (bytes * 3 / 2 + 256 * kMiB) / so.segment_size * so.segment_size;
+  so.default_retention = 4;
+  return so;
+}
+
+double mono(Clock::time_point t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
+
+Rep run_rep(const std::string& dir, uint64_t bytes, int rep, bool cold, bool verbose, Buffer& buf) {
+  Rep r;
+  uint64_t seed = 0xf4ee2e0000ull + bytes / kMiB * 131 + uint64_t(rep);
+  std::string store_path = dir + "/freeze.store";
+  std::string name = fmt::format("bench-{}m-{}", bytes / kMiB, rep);
+
+  // 1. The process.
+  Child child = spawn_child(bytes, seed, true);
+  r.ready = child.ready_s;
+
+  // 2-3. Freeze limits: reading the process, writing the disk.
+  r.readv = time_readv(child.pid, child.addr, bytes, buf);
+  r.raw_write = time_raw_write(dir + "/raw.dat", bytes, buf);
+  r.store_write = time_store_write(dir + "/write.store", bytes, buf, store_options(bytes));
+
+  // 4. Freeze into a new store.
+  std::error_code ec;
+  std::filesystem::remove(store_path, ec);
+  auto store = check(store::Store::create(store_path, store_options(bytes)), "create store " + store_path);
+  Progress fp;
+  dump::CaptureOptions co;
+  co.name = name;
+  co.mode = dump::CaptureMode::kFreeze;
+  co.progress = fp.fn();
+  double c0 = cpu_seconds();
+  auto t0 = Clock::now();
+  dump::CaptureResult cr = check(dump::capture(child.pid, *store, co), fmt::format("freezing child {}", child.pid));
+  auto t1 = Clock::now();
+  r.freeze = std::chrono::duration<double>(t1 - t0).count();
+  r.freeze_cpu = cpu_seconds() - c0;
+  r.freeze_bytes = cr.pages * kPage;
+  r.stored_bytes = cr.bytes_stored;
+  r.freeze_stopped_ms = cr.stopped_ms;
+  if (fp.calls >= 2) {
+    r.freeze_pre = std::chrono::duration<double>(fp.first - t0).count();
+    r.freeze_copy_mbps = double(fp.last_done - fp.first_done) /
+                         std::chrono::duration<double>(fp.last - fp.first).count() / 1e6;
+    r.freeze_post = std::chrono::duration<double>(t1 - fp.last).count();
+  }
+  if (verbose) fmt::print("  freeze {:.6f},{:.6f}\n", mono(t0), mono(t1));
+  if (auto st = reap(child.pid); st && !(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL))
+    fail(fmt::format("frozen child {} ended with status {:#x}, not SIGKILL", child.pid, *st));
+  if (cr.pages * kPage < bytes) fail(fmt::format("the snapshot holds {} pages, fewer than the data", cr.pages));
+
+  // 5. Melt limit: reading the snapshot back.
+  if (cold) evict_file(store_path);
+  uint64_t pages = 0;
+  r.store_read = time_store_read(*store, cr.snapshot, &pages);
+  r.store_bytes = pages * kPage;
+  if (pages != cr.pages) fail(fmt::format("for_each_page visited {} pages, the freeze stored {}", pages, cr.pages));
+
+  // 6. Melt (eager), check, end.
+  if (cold) evict_file(store_path);
+  Progress mp;
+  restore::MeltOptions mo;
+  mo.progress = mp.fn();
+  c0 = cpu_seconds();
+  t0 = Clock::now();
+  restore::MeltResult mr = check(restore::melt(*store, name, mo), "melting " + name);
+  t1 = Clock::now();
+  track(mr.pid);
+  if (verbose) fmt::print("  melt {:.6f},{:.6f}\n", mono(t0), mono(t1));
+  r.melt = std::chrono::duration<double>(t1 - t0).count();
+  r.melt_cpu = cpu_seconds() - c0;
+  r.melt_bytes = mr.pages * kPage;
+  if (mp.calls >= 2) {
+    r.melt_pre = std::chrono::duration<double>(mp.first - t0).count();
+    r.melt_fill_mbps = double(mp.last_done - mp.first_done) /
+                       std::chrono::duration<double>(mp.last - mp.first).count() / 1e6;
+    r.melt_post = std::chrono::duration<double>(t1 - mp.last).count();
+  }
+  if (mr.pid != child.pid) fail(fmt::format("melted as pid {}, frozen as {}", mr.pid, child.pid));
+  verify_memory(mr.pid, child.addr, bytes, seed, buf);
+  r.exit_s = kill_and_reap(mr.pid, "the melted process");
+
+  store.reset();
+  std::filesystem::remove(store_path, ec);
+
+  // 7. Melt limit: writing into a process's fresh mapping.
+  Child target = spawn_child(bytes, 0, false);
+  r.writev = time_writev(target.pid, target.addr, bytes, buf);
+  kill_and_reap(target.pid, "the process_vm_writev target");
+  return r;
+}
+
+// --- the table -----------------------------------------------------------------------------
+
+struct Row {
+  std::string figure, measured, limit;
+  double ratio = NAN;
+  std::string target;
+  std::optional<bool> pass;
+};
+
+std::vector<Row> g_rows;
+
+void add_row(Row r) {
+  fmt::print("  -> {}: {}{}\n", r.figure, r.measured, std::isnan(r.ratio) ? "" : fmt::format(", ratio {:.3f}", r.ratio));
+  std::fflush(stdout);
+  g_rows.push_back(std::move(r));
+}
+
+bool print_table() {
+  fmt::print("\n{:<30} {:<38} {:<48} {:>7} {:>8}  {}\n", "figure", "measured (median [min-max])", "limit (same run)",
+             "ratio", "target", "result");
+  fmt::print("{}\n", std::string(145, '-'));
+  bool all = true;
+  for (const Row& r : g_rows) {
+    std::string ratio = std::isnan(r.ratio) ? "" : fmt::format("{:.3f}", r.ratio);
+    std::string verdict = !r.pass ? "info" : *r.pass ? "PASS" : "MISS";
+    if (r.pass && !*r.pass) all = false;
+    fmt::print("{:<30} {:<38} {:<48} {:>7} {:>8}  {}\n", r.figure, r.measured, r.limit, ratio, r.target, verdict);
+  }
+  return all;
+}
+
+std::string mbps_spread(uint64_t bytes, const std::vector<double>& secs) {
+  std::vector<double> v;
+  for (double s : secs) v.push_back(double(bytes) / s / 1e6);
+  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return fmt::format("{:.0f} MB/s [{:.0f}-{:.0f}]", median(v), *lo, *hi);
+}
+
+template <class F>
+std::vector<double> field(const std::vector<Rep>& reps, F f) {
+  std::vector<double> v;
+  for (const Rep& r : reps) v.push_back(double(f(r)));
+  return v;
+}
+
+struct SizeResult {
+  uint64_t bytes = 0;
+  double freeze_s = 0, melt_s = 0;  // medians
+};
+
+SizeResult report_size(uint64_t bytes, const std::vector<Rep>& reps) {
+  std::string sz = size_name(bytes);
+  double gib = double(bytes) / kGiB;
+  auto med = [&](auto f) { return median(field(reps, f)); };
+
+  // Freeze: bytes of the process (every page it handed to the store) / time.
+  double fbytes = med([](const Rep& r) { return r.freeze_bytes; });
+  double freeze_s = med([](const Rep& r) { return r.freeze; });
+  double readv_bw = double(bytes) / med([](const Rep& r) { return r.readv; }) / 1e6;
+  double write_bw = double(bytes) / med([](const Rep& r) { return r.raw_write; }) / 1e6;
+  double freeze_bw = fbytes / freeze_s / 1e6;
+  double freeze_limit = std::min(readv_bw, write_bw);
+  add_row({"freeze, " + sz, mbps_spread(uint64_t(fbytes), field(reps, [](const Rep& r) { return r.freeze; })),
+           fmt::format("min(readv {:.0f}, write+sync {:.0f}) MB/s", readv_bw, write_bw), freeze_bw / freeze_limit,
+           ">= 0.8", freeze_bw / freeze_limit >= 0.8});
+  add_row({"  freeze phases", fmt::format("{:.0f} ms | {:.0f} MB/s | {:.0f} ms",
+                                          med([](const Rep& r) { return r.freeze_pre; }) * 1e3,
+                                          med([](const Rep& r) { return r.freeze_copy_mbps; }),
+                                          med([](const Rep& r) { return r.freeze_post; }) * 1e3),
+           "to 1st batch | copy loop | last batch..end", NAN, "", std::nullopt});
+  add_row({"  freeze: process / stored", fmt::format("{:.1f} / {:.1f} MiB, stopped {:.0f} ms", fbytes / kMiB,
+                                                    med([](const Rep& r) { return r.stored_bytes; }) / kMiB,
+                                                    med([](const Rep& r) { return r.freeze_stopped_ms; })),
+           fmt::format("data {} MiB; exit after SIGKILL {:.0f} ms", bytes / kMiB,
+                       med([](const Rep& r) { return r.exit_s; }) * 1e3),
+           NAN, "", std::nullopt});
+  double swrite_bw = double(bytes) / med([](const Rep& r) { return r.store_write; }) / 1e6;
+  double fserial = 1 / (1 / readv_bw + 1 / swrite_bw);
+  add_row({"  freeze vs serial read+store", fmt::format("{:.0f} MB/s", freeze_bw),
+           fmt::format("1/(1/readv + 1/store write {:.0f}) = {:.0f} MB/s", swrite_bw, fserial), freeze_bw / fserial, "",
+           std::nullopt});
+
+  // Melt: N / time.
+  double melt_s = med([](const Rep& r) { return r.melt; });
+  double sread_bw = med([](const Rep& r) { return r.store_bytes; }) / med([](const Rep& r) { return r.store_read; }) / 1e6;
+  double writev_bw = double(bytes) / med([](const Rep& r) { return r.writev; }) / 1e6;
+  double melt_bw = double(bytes) / melt_s / 1e6;
+  double melt_limit = std::min(sread_bw, writev_bw);
+  add_row({"melt (eager), " + sz, mbps_spread(bytes, field(reps, [](const Rep& r) { return r.melt; })),
+           fmt::format("min(for_each_page {:.0f}, writev {:.0f}) MB/s", sread_bw, writev_bw), melt_bw / melt_limit,
+           ">= 0.8", melt_bw / melt_limit >= 0.8});
+  add_row({"  melt phases", fmt::format("{:.0f} ms | {:.0f} MB/s | {:.0f} ms",
+                                        med([](const Rep& r) { return r.melt_pre; }) * 1e3,
+                                        med([](const Rep& r) { return r.melt_fill_mbps; }),
+                                        med([](const Rep& r) { return r.melt_post; }) * 1e3),
+           "to 16 MiB filled | fill loop | last..end", NAN, "", std::nullopt});
+  double serial = 1 / (1 / sread_bw + 1 / writev_bw);
+  add_row({"  melt vs serial read+write", fmt::format("{:.0f} MB/s", melt_bw),
+           fmt::format("1/(1/for_each_page + 1/writev) = {:.0f} MB/s", serial), melt_bw / serial, "", std::nullopt});
+  add_row({"  CPU s/GiB freeze / melt", fmt::format("{:.2f} / {:.2f}", med([](const Rep& r) { return r.freeze_cpu; }) / gib,
+                                                    med([](const Rep& r) { return r.melt_cpu; }) / gib),
+           fmt::format("wall {:.2f} / {:.2f} s/GiB", freeze_s / gib, melt_s / gib), NAN, "", std::nullopt});
+  return SizeResult{bytes, freeze_s, melt_s};
+}
+
+void report_scaling(const std::vector<SizeResult>& done) {
+  if (done.size() < 2) return;
+  std::vector<SizeResult> s = done;
+  std::sort(s.begin(), s.end(), [](auto& a, auto& b) { return a.bytes < b.bytes; });
+  const SizeResult &small = s.front(), &large = s.back();
+  double k = double(large.bytes) / double(small.bytes);
+  auto row = [&](const char* what, double SizeResult::*t) {
+    std::string per, names;
+    for (const SizeResult& x : s) {
+      per += fmt::format("{}{:.2f}", per.empty() ? "" : " / ", x.*t / (double(x.bytes) / kGiB));
+      names += (names.empty() ? "" : "/") + size_name(x.bytes);
+    }
+    double scaling = large.*t / small.*t / k;
+    add_row({fmt::format("{} s/GiB", what), per + " (" + names + ")",
+             fmt::format("scaling t({})/t({})/{:.0f}, ideal 1.0", size_name(large.bytes), size_name(small.bytes), k),
+             scaling, "", std::nullopt});
+  };
+  row("freeze", &SizeResult::freeze_s);
+  row("melt", &SizeResult::melt_s);
+}
+
+// --- main -------------------------------------------------------------------------------------
+
+int run(int argc, char** argv) {
+  Options o = parse_options(argc, argv);
+  if (!may_melt()) {
+    std::printf("freeze_bench: skipped: melting needs root or CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE\n");
+    return kSkipped;
+  }
+  // Frozen children are ours to reap; so is anything orphaned below us.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  std::string dir = make_scratch(o.dir);
+  std::atexit(cleanup);
+  ::signal(SIGINT, on_signal);
+  ::signal(SIGTERM, on_signal);
+  print_machine(o, dir, argc, argv);
+  install_child_exe(dir);
+
+  Buffer buf(kBufferBytes);
+  fill_pattern(reinterpret_cast<uint64_t*>(buf.data), buf.size / 8, 0xb0ffe7, 0);
+
+  auto t_start = Clock::now();
+  std::vector<SizeResult> done;
+  for (uint64_t bytes : o.sizes) {
+    uint64_t disk = free_bytes(dir);
+    uint64_t mem = meminfo_bytes("MemAvailable");
+    if (bytes >= 4 * kGiB && disk < 20 * kGiB) {
+      fmt::print("{}: skipped: {} has {:.1f} GiB free, under the 20 GiB this size asks for\n\n", size_name(bytes),
+                 dir, double(disk) / kGiB);
+      continue;
+    }
+    if (disk < 2 * bytes + kGiB) {
+      fmt::print("{}: skipped: {} has {:.1f} GiB free, the run needs about {:.1f}\n\n", size_name(bytes), dir,
+                 double(disk) / kGiB, double(2 * bytes + kGiB) / kGiB);
+      continue;
+    }
+    if (mem < 2 * bytes + kGiB) {
+      fmt::print("{}: skipped: {:.1f} GiB of memory available, the run needs about {:.1f}\n\n", size_name(bytes),
+                 double(mem) / kGiB, double(2 * bytes + kGiB) / kGiB);
+      continue;
+    }
+    int nreps = o.reps ? o.reps : bytes < kGiB ? 5 : 3;
+    fmt::print("{}: {} repetitions of fill, readv, raw write, store write, freeze, store read, melt, check, writev\n",
+               size_name(bytes), nreps);
+    std::vector<Rep> reps;
+    for (int rep = 0; rep < nreps; ++rep) {
+      Rep r = run_rep(dir, bytes, rep, o.cold, o.verbose, buf);
+      double mb = double(bytes) / 1e6;
+      fmt::print("  rep {}: ready {:.2f} s | readv {:.0f} MB/s, write {:.0f} MB/s, store write {:.0f} MB/s, freeze "
+                 "{:.3f} s ({:.0f} MB/s) | for_each_page {:.0f} MB/s, writev {:.0f} MB/s, melt {:.3f} s ({:.0f} MB/s)\n",
+                 rep + 1, r.ready, mb / r.readv, mb / r.raw_write, mb / r.store_write, r.freeze,
+                 double(r.freeze_bytes) / r.freeze / 1e6,
+                 double(r.store_bytes) / r.store_read / 1e6, mb / r.writev, r.melt, mb / r.melt);
+      std::fflush(stdout);
+      reps.push_back(r);
+    }
+    done.push_back(report_size(bytes, reps));
+    fmt::print("\n");
+  }
+  report_scaling(done);
+
+  bool all = print_table();
+  fmt::print("\n{} in {:.0f} s\n", done.empty() ? "nothing measured" : all ? "all targets met" : "some targets MISSED",
+             seconds_since(t_start));
+  return !all && o.strict ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace frost::bench
+
+int main(int argc, char** argv) {
+  if (argc == 5 && std::strcmp(argv[1], "--child") == 0)
+    frost::bench::child_main(std::strtoull(argv[2], nullptr, 10), std::strtoull(argv[3], nullptr, 10),
+                             argv[4][0] == '1');
+  return frost::bench::run(argc, argv);
+}
