@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "common/batch_pipeline.h"
+#include "common/page_batch.h"
 #include "common/unique_fd.h"
 #include "image/page_layout.h"
 #include "proc/memory.h"
@@ -19,7 +21,6 @@ namespace frost::dump {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr size_t kBatchBytes = 8u << 20;  // one process_vm_readv batch, then one put_pages per run
 
 // Which pages of an area the snapshot needs.
 enum class Copy {
@@ -133,24 +134,31 @@ class Planner {
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> shared_ids_;
 };
 
-// Gathers runs into batches: one process_vm_readv per batch, then the store.
+// Gathers pages into batches: the process's memory (one process_vm_readv
+// per batch) or a shared object's (pread) is read on this thread while the
+// batch before goes into the store on the pipeline's.
 class Copier {
  public:
   Copier(pid_t pid, store::SnapshotWriter& writer, const ProgressFn& progress, uint64_t total,
          MemoryDumpStats* stats)
-      : memory_(pid), writer_(writer), progress_(progress), total_(total), stats_(stats),
-        buffer_(kBatchBytes) {}
+      : memory_(pid),
+        pipe_(3, [this, &writer, &progress, total, stats](PageBatch& b) -> Status {
+          Status st = b.for_each_run([&](uint64_t vpn, std::span<const uint8_t> bytes) {
+            return writer.put_pages(vpn, bytes);
+          });
+          stats->pages += b.pages;
+          stats->bytes_read += b.pages * kPage;
+          if (progress) progress(stats->bytes_read, total);
+          b.clear();
+          return st;
+        }) {}
 
+  // Pages of the process, read in the next flush.
   Status add(Run run) {
     while (run.pages > 0) {
-      uint64_t room = (buffer_.size() - used_) / kPage;
-      if (room == 0) {
-        FROST_TRY(flush());
-        continue;
-      }
-      uint64_t n = std::min(room, run.pages);
-      runs_.push_back({run.remote, run.vpn, n});
-      used_ += n * kPage;
+      FROST_TRY(make_room());
+      uint64_t n = std::min<uint64_t>(batch_->room(), run.pages);
+      pending_.push_back({run.remote, batch_->add(run.vpn, n), n * kPage});
       run.remote += n * kPage;
       run.vpn += n;
       run.pages -= n;
@@ -158,49 +166,50 @@ class Copier {
     return Status::Ok();
   }
 
-  // Pages already read (a shared object through its file) go straight to the store.
-  Status put(uint64_t vpn, std::span<const uint8_t> pages) {
-    FROST_TRY(writer_.put_pages(vpn, pages));
-    account(pages.size());
-    return Status::Ok();
+  // Room for up to `pages` pages at `vpn`, filled by the caller; returns how many fit.
+  Result<std::pair<uint8_t*, uint64_t>> reserve(uint64_t vpn, uint64_t pages) {
+    FROST_TRY(make_room());
+    uint64_t n = std::min<uint64_t>(batch_->room(), pages);
+    return std::make_pair(batch_->add(vpn, n), n);
   }
 
   Status flush() {
-    if (runs_.empty()) return Status::Ok();
-    std::vector<proc::MemoryRange> ranges;
-    ranges.reserve(runs_.size());
-    size_t off = 0;
-    for (const Run& r : runs_) {
-      ranges.push_back({r.remote, buffer_.data() + off, r.pages * kPage});
-      off += r.pages * kPage;
+    if (batch_ == nullptr) return Status::Ok();
+    if (!pending_.empty()) {
+      Status st = memory_.read(pending_);
+      pending_.clear();
+      if (!st.ok()) {
+        pipe_.release(batch_);
+        batch_ = nullptr;
+        return st;
+      }
     }
-    FROST_TRY(memory_.read(ranges));
-    off = 0;
-    for (const Run& r : runs_) {
-      FROST_TRY(writer_.put_pages(r.vpn, std::span<const uint8_t>(buffer_.data() + off, r.pages * kPage)));
-      off += r.pages * kPage;
-    }
-    account(off);
-    runs_.clear();
-    used_ = 0;
+    pipe_.publish(batch_);
+    batch_ = nullptr;
     return Status::Ok();
   }
 
+  // Flushes and waits for the store; the first error of either side.
+  Status finish() {
+    Status flushed = flush();
+    Status stored = pipe_.finish();
+    FROST_TRY(stored);
+    return flushed;
+  }
+
  private:
-  void account(uint64_t bytes) {
-    stats_->bytes_read += bytes;
-    stats_->pages += bytes / kPage;
-    if (progress_) progress_(stats_->bytes_read, total_);
+  Status make_room() {
+    if (batch_ != nullptr && batch_->room() > 0) return Status::Ok();
+    FROST_TRY(flush());
+    batch_ = pipe_.acquire();
+    if (batch_ == nullptr) return pipe_.finish();  // the store failed: its error
+    return Status::Ok();
   }
 
   proc::ProcessMemory memory_;
-  store::SnapshotWriter& writer_;
-  const ProgressFn& progress_;
-  uint64_t total_;
-  MemoryDumpStats* stats_;
-  std::vector<uint8_t> buffer_;
-  size_t used_ = 0;
-  std::vector<Run> runs_;
+  BatchPipeline<PageBatch> pipe_;
+  PageBatch* batch_ = nullptr;
+  std::vector<proc::MemoryRange> pending_;
 };
 
 // The runs of pages of a private area that the snapshot keeps.
@@ -235,7 +244,6 @@ Status copy_object(pid_t pid, const image::MemoryAreaImage& m, Copier& copier) {
     // (which faults holes in).
     return copier.add({m.start, image::shared_object_vpn(m.shared_id, first), (m.end - m.start) / kPage});
   }
-  std::vector<uint8_t> buf(kBatchBytes);
   uint64_t pos = first;
   while (pos < last) {
     off_t data = ::lseek(fd.get(), off_t(pos), SEEK_DATA);
@@ -247,12 +255,13 @@ Status copy_object(pid_t pid, const image::MemoryAreaImage& m, Copier& copier) {
     uint64_t from = uint64_t(data) & ~(kPage - 1);
     uint64_t to = std::min<uint64_t>((uint64_t(hole) + kPage - 1) & ~(kPage - 1), last);
     for (uint64_t at = from; at < to;) {
-      size_t n = std::min<uint64_t>(buf.size(), to - at);
-      ssize_t got = ::pread(fd.get(), buf.data(), n, off_t(at));
+      FROST_ASSIGN(auto room, copier.reserve(image::shared_object_vpn(m.shared_id, at), (to - at) / kPage));
+      auto [dst, pages] = room;
+      size_t n = pages * kPage;
+      ssize_t got = ::pread(fd.get(), dst, n, off_t(at));
       if (got < 0) return Error::io(fmt::format("reading {}", path));
       // Past the object's end (the mapping is longer than the file): zeros.
-      std::fill(buf.begin() + got, buf.begin() + n, 0);
-      FROST_TRY(copier.put(image::shared_object_vpn(m.shared_id, at), std::span<const uint8_t>(buf.data(), n)));
+      std::fill(dst + got, dst + n, 0);
       at += n;
     }
     pos = to;
@@ -292,7 +301,7 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
       }
     }
   }
-  FROST_TRY(copier.flush());
+  FROST_TRY(copier.finish());
   std::vector<image::MemoryAreaImage> out;
   out.reserve(plans.size());
   for (Plan& p : plans) out.push_back(std::move(p.area));

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "common/batch_pipeline.h"
+#include "common/page_batch.h"
 #include "image/page_layout.h"
 #include "proc/memory.h"
 
@@ -13,40 +15,6 @@ namespace frost::restore {
 namespace {
 
 constexpr uint64_t kPage = 4096;
-constexpr size_t kBatchPages = 2048;  // 8 MiB per process_vm_writev batch
-
-class Batch {
- public:
-  explicit Batch(pid_t pid) : memory_(pid), buffer_(kBatchPages * kPage) {}
-
-  Status add(uint64_t vpn, std::span<const uint8_t, kPage> page) {
-    if (used_ == kBatchPages) FROST_TRY(flush());
-    if (runs_.empty() || runs_.back().first + runs_.back().second != vpn) runs_.push_back({vpn, 0});
-    runs_.back().second++;
-    std::copy(page.begin(), page.end(), buffer_.begin() + used_ * kPage);
-    used_++;
-    return Status::Ok();
-  }
-
-  Status flush() {
-    std::vector<proc::MemoryRange> ranges;
-    size_t off = 0;
-    for (auto [vpn, n] : runs_) {
-      ranges.push_back({vpn * kPage, buffer_.data() + off, n * kPage});
-      off += n * kPage;
-    }
-    if (!ranges.empty()) FROST_TRY(memory_.write(ranges));
-    runs_.clear();
-    used_ = 0;
-    return Status::Ok();
-  }
-
- private:
-  proc::ProcessMemory memory_;
-  std::vector<uint8_t> buffer_;
-  std::vector<std::pair<uint64_t, uint64_t>> runs_;  // (first vpn, pages)
-  size_t used_ = 0;
-};
 
 }  // namespace
 
@@ -64,26 +32,52 @@ Result<std::vector<bool>> areas_with_pages(const store::Store& store, store::Sna
   return filled;
 }
 
+static Status write_shared_page(const MeltFiles& files, uint64_t vpn, std::span<const uint8_t, kPage> page) {
+  uint64_t rel = vpn - image::kSharedVpnBase;
+  uint64_t object = rel >> image::kSharedIdShift;
+  uint64_t offset = (rel & ((1ull << image::kSharedIdShift) - 1)) * kPage;
+  int fd = files.shared_object_fd(object);
+  if (fd < 0) return Error::corruption(fmt::format("page {:#x} belongs to no shared object of the image", vpn));
+  if (offset + kPage > files.shared_object_size(object)) return Status::Ok();  // beyond every mapping
+  if (::pwrite(fd, page.data(), kPage, off_t(offset)) != ssize_t(kPage)) {
+    return Error::io("filling a shared memory object");
+  }
+  return Status::Ok();
+}
+
+// The store is read on this thread while the previous batch is written
+// into the process on the pipeline's: the two bandwidths overlap.
 Status fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, const MeltFiles& files,
                   const ProgressFn& progress, uint64_t total_pages) {
-  Batch batch(pid);
-  uint64_t done = 0;
-  Status st = store.for_each_page(id, [&](uint64_t vpn, std::span<const uint8_t, kPage> page) -> Status {
-    if (++done % 4096 == 0 && progress) progress(done * kPage, total_pages * kPage);
-    if (!image::is_shared_object_vpn(vpn)) return batch.add(vpn, page);
-    uint64_t rel = vpn - image::kSharedVpnBase;
-    uint64_t object = rel >> image::kSharedIdShift;
-    uint64_t offset = (rel & ((1ull << image::kSharedIdShift) - 1)) * kPage;
-    int fd = files.shared_object_fd(object);
-    if (fd < 0) return Error::corruption(fmt::format("page {:#x} belongs to no shared object of the image", vpn));
-    if (offset + kPage > files.shared_object_size(object)) return Status::Ok();  // beyond every mapping
-    if (::pwrite(fd, page.data(), kPage, off_t(offset)) != ssize_t(kPage)) {
-      return Error::io("filling a shared memory object");
+  proc::ProcessMemory memory(pid);
+  BatchPipeline<PageBatch> pipe(3, [&memory](PageBatch& b) -> Status {
+    std::vector<proc::MemoryRange> ranges;
+    size_t off = 0;
+    for (auto [vpn, n] : b.runs) {
+      ranges.push_back({vpn * kPage, b.bytes.data() + off * kPage, n * kPage});
+      off += n;
     }
+    Status st = memory.write(ranges);
+    b.clear();
+    return st;
+  });
+  PageBatch* batch = pipe.acquire();
+  uint64_t done = 0;
+  Status walked = store.for_each_page(id, [&](uint64_t vpn, std::span<const uint8_t, kPage> page) -> Status {
+    if (++done % 4096 == 0 && progress) progress(done * kPage, total_pages * kPage);
+    if (image::is_shared_object_vpn(vpn)) return write_shared_page(files, vpn, page);
+    if (batch != nullptr && batch->room() == 0) {
+      pipe.publish(batch);
+      batch = pipe.acquire();
+    }
+    if (batch == nullptr) return Error::io("writing pages into the new process");  // the sink's error follows
+    std::copy(page.begin(), page.end(), batch->add(vpn, 1));
     return Status::Ok();
   });
-  FROST_TRY(st);
-  FROST_TRY(batch.flush());
+  if (batch != nullptr) pipe.publish(batch);
+  Status written = pipe.finish();
+  FROST_TRY(written);
+  FROST_TRY(walked);
   if (progress) progress(total_pages * kPage, total_pages * kPage);
   return Status::Ok();
 }

@@ -46,6 +46,36 @@ Status BlockReader::read_page(const IndexEntry& e, std::span<uint8_t, kPageSize>
   return Status::Ok();
 }
 
+Status BlockReader::read_pages(std::span<const IndexEntry> entries, uint8_t* out) const {
+  auto raw = [](const IndexEntry& e) { return !e.zero() && e.codec() == Codec::kNone && e.length() == kPageSize; };
+  for (size_t i = 0; i < entries.size();) {
+    const IndexEntry& first = entries[i];
+    if (!raw(first)) {
+      FROST_TRY(read_page(first, std::span<uint8_t, kPageSize>(out + i * kPageSize, kPageSize)));
+      ++i;
+      continue;
+    }
+    // The longest run of raw blocks, each right after the one before, in one segment.
+    uint64_t off = first.offset();
+    size_t n = 1;
+    while (i + n < entries.size() && raw(entries[i + n]) && entries[i + n].offset() == off + n * kPageSize &&
+           geo_.segment_of(off) == geo_.segment_of(off + (n + 1) * kPageSize - 1)) {
+      ++n;
+    }
+    if (!geo_.in_segments(off, n * kPageSize) || geo_.segment_of(off) != geo_.segment_of(off + n * kPageSize - 1))
+      return Error::corruption("index points outside the log (offset " + std::to_string(off) + ")");
+    uint8_t* dst = out + i * kPageSize;
+    FROST_ASSIGN(size_t got, file_->read_at(off, dst, n * kPageSize));
+    if (got != n * kPageSize) return Error::corruption("page at offset " + std::to_string(off) + " is past the end of the file");
+    for (size_t k = 0; k < n && !ignore_checksums_; ++k) {
+      if (checksum(dst + k * kPageSize, kPageSize) != entries[i + k].checksum)
+        return Error::corruption("checksum mismatch in page at offset " + std::to_string(off + k * kPageSize));
+    }
+    i += n;
+  }
+  return Status::Ok();
+}
+
 Result<std::shared_ptr<const Node>> BlockReader::load_node(const IndexEntry& e, int level, Tree tree) const {
   Key key{e.offset(), e.checksum};
   {

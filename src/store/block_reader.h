@@ -22,6 +22,10 @@ class BlockReader final : public NodeSource {
   Result<std::vector<uint8_t>> read_record(const IndexEntry& e) const;
   // A page or meta chunk, decompressed; a zero entry reads as zeros.
   Status read_page(const IndexEntry& e, std::span<uint8_t, kPageSize> out) const;
+  // Reads entries.size() pages into out (kPageSize each, in order). Blocks
+  // that lie back to back in the log (as put_pages writes them) are read with
+  // one pread per run instead of one per page.
+  Status read_pages(std::span<const IndexEntry> entries, uint8_t* out) const;
   Result<std::shared_ptr<const Node>> load_node(const IndexEntry& e, int level, Tree tree) const override;
   void clear_cache();
 

@@ -123,11 +123,26 @@ Status StoreImpl::for_each_page(SnapshotId id,
   bool found;
   SnapshotRecord s = snapshot_copy(id, &found);
   if (!found) return no_snapshot(id);
-  std::array<uint8_t, kPageSize> page;
-  return index_walk(*reader_, Tree::kPages, s.page_root, [&](uint64_t vpn, const IndexEntry& e) -> Status {
-    FROST_TRY(reader_->read_page(e, page));
-    return fn(vpn, page);
-  });
+  // Pages are read a batch at a time, so runs of blocks take one read each.
+  constexpr size_t kBatch = 1024;
+  std::vector<uint64_t> vpns;
+  std::vector<IndexEntry> entries;
+  std::vector<uint8_t> pages(kBatch * kPageSize);
+  auto flush = [&]() -> Status {
+    FROST_TRY(reader_->read_pages(entries, pages.data()));
+    for (size_t i = 0; i < vpns.size(); ++i) {
+      FROST_TRY(fn(vpns[i], std::span<const uint8_t, kPageSize>(pages.data() + i * kPageSize, kPageSize)));
+    }
+    vpns.clear();
+    entries.clear();
+    return Status::Ok();
+  };
+  FROST_TRY(index_walk(*reader_, Tree::kPages, s.page_root, [&](uint64_t vpn, const IndexEntry& e) -> Status {
+    vpns.push_back(vpn);
+    entries.push_back(e);
+    return vpns.size() == kBatch ? flush() : Status::Ok();
+  }));
+  return flush();
 }
 
 Result<std::vector<uint64_t>> StoreImpl::page_numbers(SnapshotId id) const {
