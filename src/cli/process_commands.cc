@@ -98,12 +98,13 @@ struct MeltArgs {
 
 // A shell job runs in the foreground of frost's terminal until it ends; then
 // the terminal is frost's again and frost exits as the job did.
-int wait_shell_job(pid_t pid) {
+int wait_shell_job(pid_t pid, const std::optional<struct termios>& modes) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   signal(SIGTTOU, SIG_IGN);
   ::tcsetpgrp(STDIN_FILENO, ::getpgrp());
+  if (modes) ::tcsetattr(STDIN_FILENO, TCSADRAIN, &*modes);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return kExitFailure;
@@ -114,15 +115,22 @@ Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
   FROST_ASSIGN(auto store, ctx.open_store(StoreAccess::kRead));
   restore::MeltOptions options;
   if (args.snapshot != 0) options.snapshot = args.snapshot;
+  // The job gets the terminal modes it had; ours come back when it ends.
+  std::optional<struct termios> modes;
   if (args.shell_job) {
     if (::isatty(STDIN_FILENO) != 1) return Error::invalid("--shell-job needs a terminal on standard input");
     options.shell_job_tty = STDIN_FILENO;
+    struct termios t {};
+    if (::tcgetattr(STDIN_FILENO, &t) == 0) modes = t;
   }
   ProgressLine progress(fmt::format("melting {}", args.name));
   options.progress = progress.callback();
   Result<restore::MeltResult> r = restore::melt(*store, args.name, options);
   progress.done();
-  if (!r.ok()) return r.error();
+  if (!r.ok()) {
+    if (modes) ::tcsetattr(STDIN_FILENO, TCSANOW, &*modes);
+    return r.error();
+  }
   // A melted image is a snapshot like any other again: retention may trim it.
   store.reset();
   if (auto writable = ctx.open_store(StoreAccess::kWrite); writable.ok()) (void)(*writable)->unpin(r->snapshot);
@@ -142,7 +150,7 @@ Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
                r->snapshot, r->threads, r->threads == 1 ? "" : "s", r->pages, r->seconds * 1000);
   }
   std::fflush(stdout);
-  if (args.shell_job) return wait_shell_job(r->pid);
+  if (args.shell_job) return wait_shell_job(r->pid, modes);
   return kExitOk;
 }
 

@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -29,8 +32,17 @@ class TtyHandler final : public FdHandler {
   bool matches(const OpenFd& fd) const override {
     return S_ISCHR(fd.st.st_mode) && is_terminal(fd.st.st_rdev);
   }
-  Result<std::vector<uint8_t>> dump(const OpenFd& fd, DumpContext&) const override {
-    return path_payload(fd).encode();
+  // The terminal's settings go along: a shell or editor that set raw mode
+  // before it blocked in read() still expects raw mode when it wakes up.
+  Result<std::vector<uint8_t>> dump(const OpenFd& fd, DumpContext& ctx) const override {
+    FdPayload p = path_payload(fd);
+    UniqueFd tty(::open(fd_proc_path(ctx.pid, fd.fd).c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    struct termios t {};
+    if (tty && ::tcgetattr(tty.get(), &t) == 0) {
+      const auto* b = reinterpret_cast<const uint8_t*>(&t);
+      p.content.assign(b, b + sizeof t);
+    }
+    return p.encode();
   }
   Result<UniqueFd> restore(const image::FdImage& img, RestoreContext& ctx) const override {
     FROST_ASSIGN(FdPayload p, FdPayload::decode(img.payload));
@@ -43,6 +55,11 @@ class TtyHandler final : public FdHandler {
     std::string path = fmt::format("/proc/self/fd/{}", ctx.options.shell_job_tty);
     UniqueFd fd(::open(path.c_str(), reopen_flags(p.flags)));
     if (!fd) return Error::io("opening the caller's terminal");
+    if (p.content.size() == sizeof(struct termios)) {
+      struct termios t {};
+      std::memcpy(&t, p.content.data(), sizeof t);
+      if (::tcsetattr(fd.get(), TCSANOW, &t) != 0) return Error::io("setting the terminal's modes");
+    }
     return fd;
   }
 };
