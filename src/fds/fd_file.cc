@@ -16,17 +16,25 @@ namespace {
 // carry a file, not a process.
 constexpr uint64_t kMaxDeletedBytes = 64ull << 20;
 
-class FileHandler final : public FdHandler {
+// A file or directory that is still there: reopened by path at its offset.
+class PathHandler final : public FdHandler {
  public:
-  std::string_view kind() const override { return "file"; }
-  bool matches(const OpenFd& fd) const override { return S_ISREG(fd.st.st_mode) && !fd.deleted(); }
+  PathHandler(std::string_view kind, mode_t type, int extra_flags)
+      : kind_(kind), type_(type), extra_flags_(extra_flags) {}
+  std::string_view kind() const override { return kind_; }
+  bool matches(const OpenFd& fd) const override { return (fd.st.st_mode & S_IFMT) == type_ && !fd.deleted(); }
   Result<std::vector<uint8_t>> dump(const OpenFd& fd, DumpContext&) const override {
     return path_payload(fd).encode();
   }
   Result<UniqueFd> restore(const image::FdImage& img, RestoreContext&) const override {
     FROST_ASSIGN(FdPayload p, FdPayload::decode(img.payload));
-    return reopen(p.path, p.flags, p.pos);
+    return reopen(p.path, p.flags | uint32_t(extra_flags_), p.pos);
   }
+
+ private:
+  std::string_view kind_;
+  mode_t type_;
+  int extra_flags_;
 };
 
 // The content is stored; at melt the file is created again under its old name
@@ -85,23 +93,10 @@ class DeletedFileHandler final : public FdHandler {
   }
 };
 
-class DirHandler final : public FdHandler {
- public:
-  std::string_view kind() const override { return "dir"; }
-  bool matches(const OpenFd& fd) const override { return S_ISDIR(fd.st.st_mode) && !fd.deleted(); }
-  Result<std::vector<uint8_t>> dump(const OpenFd& fd, DumpContext&) const override {
-    return path_payload(fd).encode();
-  }
-  Result<UniqueFd> restore(const image::FdImage& img, RestoreContext&) const override {
-    FROST_ASSIGN(FdPayload p, FdPayload::decode(img.payload));
-    return reopen(p.path, p.flags | O_DIRECTORY, p.pos);
-  }
-};
-
 }  // namespace
 
-const FdHandler& file_handler() { static const FileHandler h; return h; }
+const FdHandler& file_handler() { static const PathHandler h("file", S_IFREG, 0); return h; }
 const FdHandler& deleted_file_handler() { static const DeletedFileHandler h; return h; }
-const FdHandler& dir_handler() { static const DirHandler h; return h; }
+const FdHandler& dir_handler() { static const PathHandler h("dir", S_IFDIR, O_DIRECTORY); return h; }
 
 }  // namespace frost::fds
