@@ -94,6 +94,11 @@ std::string size_name(uint64_t b) {
   return fmt::format("{} MiB", b / kMiB);
 }
 
+std::string short_name(uint64_t b) {
+  if (b >= kGiB && b % kGiB == 0) return fmt::format("{}G", b / kGiB);
+  return fmt::format("{}M", b / kMiB);
+}
+
 // --- options -------------------------------------------------------------------------
 
 struct Options {
@@ -131,7 +136,7 @@ uint64_t parse_size(const std::string& s) {
   usage(2);
 }
 
-Options parse_options(int argc, char** argv) {
+Options parse_options_or_throw(int argc, char** argv) {
   Options o;
   bool sizes_given = false;
   for (int i = 1; i < argc; ++i) {
@@ -163,6 +168,14 @@ Options parse_options(int argc, char** argv) {
   if (o.quick && !sizes_given) o.sizes = {64 * kMiB};
   if (o.quick && o.reps == 0) o.reps = 3;
   return o;
+}
+
+Options parse_options(int argc, char** argv) {
+  try {
+    return parse_options_or_throw(argc, argv);
+  } catch (const std::exception&) {  // a number that is not one
+    usage(2);
+  }
 }
 
 // --- cleanup: the scratch directory and every child, by PID ---------------------------
@@ -643,14 +656,16 @@ struct Rep {
   uint64_t freeze_bytes = 0;         // pages handed to the store x 4 KiB
   uint64_t stored_bytes = 0;         // bytes the snapshot added to the log
   double freeze_stopped_ms = 0;
-  double freeze_pre = 0, freeze_copy_mbps = 0, freeze_post = 0;  // seconds, MB/s, seconds
+  // Phases from the progress callback (NAN when the copy is too short to tell):
+  // seconds to the first batch, MB/s of the loop, seconds from the last batch.
+  double freeze_pre = NAN, freeze_copy_mbps = NAN, freeze_post = NAN;
   double store_write = 0;            // put_pages+commit alone (info)
   double exit_s = 0;                 // SIGKILL..reaped of the melted process (info)
   double store_read = 0, writev = 0;  // melt limits
   uint64_t store_bytes = 0;          // pages for_each_page visited x 4 KiB
   double melt = 0, melt_cpu = 0;
   uint64_t melt_bytes = 0;
-  double melt_pre = 0, melt_fill_mbps = 0, melt_post = 0;
+  double melt_pre = NAN, melt_fill_mbps = NAN, melt_post = NAN;
 };
 
 store::StoreOptions store_options(uint64_t bytes) {
@@ -697,7 +712,7 @@ Rep run_rep(const std::string& dir, uint64_t bytes, int rep, bool cold, bool ver
   r.freeze_bytes = cr.pages * kPage;
   r.stored_bytes = cr.bytes_stored;
   r.freeze_stopped_ms = cr.stopped_ms;
-  if (fp.calls >= 2) {
+  if (fp.calls >= 2 && fp.last_done - fp.first_done >= 16 * kMiB) {
     r.freeze_pre = std::chrono::duration<double>(fp.first - t0).count();
     r.freeze_copy_mbps = double(fp.last_done - fp.first_done) /
                          std::chrono::duration<double>(fp.last - fp.first).count() / 1e6;
@@ -729,7 +744,7 @@ Rep run_rep(const std::string& dir, uint64_t bytes, int rep, bool cold, bool ver
   r.melt = std::chrono::duration<double>(t1 - t0).count();
   r.melt_cpu = cpu_seconds() - c0;
   r.melt_bytes = mr.pages * kPage;
-  if (mp.calls >= 2) {
+  if (mp.calls >= 2 && mp.last_done - mp.first_done >= 16 * kMiB) {
     r.melt_pre = std::chrono::duration<double>(mp.first - t0).count();
     r.melt_fill_mbps = double(mp.last_done - mp.first_done) /
                        std::chrono::duration<double>(mp.last - mp.first).count() / 1e6;
@@ -864,11 +879,19 @@ void report_scaling(const std::vector<SizeResult>& done) {
     std::string per, names;
     for (const SizeResult& x : s) {
       per += fmt::format("{}{:.2f}", per.empty() ? "" : " / ", x.*t / (double(x.bytes) / kGiB));
-      names += (names.empty() ? "" : "/") + size_name(x.bytes);
+      names += (names.empty() ? "" : "/") + short_name(x.bytes);
     }
     double scaling = large.*t / small.*t / k;
+    // Without the fixed cost (seize, /proc, stub...) that weighs on the smallest size.
+    std::string next;
+    if (s.size() >= 3) {
+      const SizeResult& mid = s[s.size() - 2];
+      double k2 = double(large.bytes) / double(mid.bytes);
+      next = fmt::format("; t{}/t{}/{:.0f} = {:.2f}", short_name(large.bytes), short_name(mid.bytes), k2,
+                         large.*t / mid.*t / k2);
+    }
     add_row({fmt::format("{} s/GiB", what), per + " (" + names + ")",
-             fmt::format("scaling t({})/t({})/{:.0f}, ideal 1.0", size_name(large.bytes), size_name(small.bytes), k),
+             fmt::format("t{}/t{}/{:.0f} (ideal 1.0){}", short_name(large.bytes), short_name(small.bytes), k, next),
              scaling, "", std::nullopt});
   };
   row("freeze", &SizeResult::freeze_s);
