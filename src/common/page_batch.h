@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
@@ -11,9 +12,15 @@ namespace frost {
 
 struct PageBatch {
   static constexpr uint64_t kPage = 4096;
-  static constexpr size_t kCapacityPages = 2048;  // 8 MiB: one process_vm_* call or a store write burst
+  // 2 MiB: large enough that a process_vm_* call or a store write costs
+  // little per byte, small enough that the buffers (a pipeline holds three)
+  // cost little to fault in for a small process.
+  static constexpr size_t kCapacityPages = 512;
 
-  std::vector<uint8_t> bytes = std::vector<uint8_t>(kCapacityPages * kPage);
+  // Not zero-filled: every byte is written before it is read.
+  std::unique_ptr<uint8_t[]> storage{new uint8_t[kCapacityPages * kPage]};
+  uint8_t* bytes_data() { return storage.get(); }
+  const uint8_t* bytes_data() const { return storage.get(); }
   std::vector<std::pair<uint64_t, uint64_t>> runs;  // (first page number, pages)
   size_t pages = 0;
 
@@ -30,7 +37,7 @@ struct PageBatch {
     } else {
       runs.emplace_back(first, n);
     }
-    uint8_t* at = bytes.data() + pages * kPage;
+    uint8_t* at = storage.get() + pages * kPage;
     pages += n;
     return at;
   }
@@ -39,7 +46,7 @@ struct PageBatch {
   auto for_each_run(Fn&& fn) const -> decltype(fn(uint64_t{}, std::span<const uint8_t>{})) {
     size_t off = 0;
     for (auto [first, n] : runs) {
-      auto st = fn(first, std::span<const uint8_t>(bytes.data() + off * kPage, n * kPage));
+      auto st = fn(first, std::span<const uint8_t>(storage.get() + off * kPage, n * kPage));
       if (!st.ok()) return st;
       off += n;
     }

@@ -1,6 +1,7 @@
 #include "restore/address_space.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <algorithm>
@@ -47,6 +48,12 @@ const char* special_name(image::AreaKind k) {
 }
 
 bool overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) { return a0 < b1 && b0 < a1; }
+
+bool same_file_as_exe(int fd, pid_t pid) {
+  struct stat a {}, b {};
+  std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  return ::fstat(fd, &a) == 0 && ::stat(exe.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
 
 }  // namespace
 
@@ -212,7 +219,11 @@ Status AddressSpace::set_mm_fields() {
   if (sizeof map + auxv.size() * 8 > kScratchSize) return Error::invalid("the image's auxv is too long");
   map.auxv = reinterpret_cast<__u64*>(auxv_at);
   map.auxv_size = uint32_t(auxv.size() * 8);
-  map.exe_fd = files_.exe_helper() >= 0 ? uint32_t(helper_base_ + files_.exe_helper()) : uint32_t(-1);
+  // The kernel refuses a new exe while the old one is still mapped (EBUSY);
+  // when the image runs the very binary the stub inherited from frost, the
+  // link is already right and is left alone.
+  bool same_exe = files_.exe_helper() >= 0 && same_file_as_exe(files_.exe_fd(), leader_.pid());
+  map.exe_fd = files_.exe_helper() >= 0 && !same_exe ? uint32_t(helper_base_ + files_.exe_helper()) : uint32_t(-1);
   FROST_TRY(leader_.memory().write(scratch(), &map, sizeof map));
   FROST_TRY(leader_.memory().write(auxv_at, auxv.data(), auxv.size() * 8));
   Result<long> r = leader_.call(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, long(scratch()), sizeof map);

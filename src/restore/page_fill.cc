@@ -54,7 +54,7 @@ Status fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, co
     std::vector<proc::MemoryRange> ranges;
     size_t off = 0;
     for (auto [vpn, n] : b.runs) {
-      ranges.push_back({vpn * kPage, b.bytes.data() + off * kPage, n * kPage});
+      ranges.push_back({vpn * kPage, b.bytes_data() + off * kPage, n * kPage});
       off += n;
     }
     Status st = memory.write(ranges);

@@ -124,14 +124,14 @@ Status StoreImpl::for_each_page(SnapshotId id,
   SnapshotRecord s = snapshot_copy(id, &found);
   if (!found) return no_snapshot(id);
   // Pages are read a batch at a time, so runs of blocks take one read each.
-  constexpr size_t kBatch = 1024;
+  constexpr size_t kBatch = 256;
   std::vector<uint64_t> vpns;
   std::vector<IndexEntry> entries;
-  std::vector<uint8_t> pages(kBatch * kPageSize);
+  std::unique_ptr<uint8_t[]> pages(new uint8_t[kBatch * kPageSize]);  // written before read
   auto flush = [&]() -> Status {
-    FROST_TRY(reader_->read_pages(entries, pages.data()));
+    FROST_TRY(reader_->read_pages(entries, pages.get()));
     for (size_t i = 0; i < vpns.size(); ++i) {
-      FROST_TRY(fn(vpns[i], std::span<const uint8_t, kPageSize>(pages.data() + i * kPageSize, kPageSize)));
+      FROST_TRY(fn(vpns[i], std::span<const uint8_t, kPageSize>(pages.get() + i * kPageSize, kPageSize)));
     }
     vpns.clear();
     entries.clear();
