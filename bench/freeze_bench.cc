@@ -33,12 +33,9 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,7 +46,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -58,6 +54,7 @@
 
 #include <fmt/core.h>
 
+#include "bench_common.h"
 #include "dump/capture.h"
 #include "restore/melt.h"
 #include "store/store.h"
@@ -65,29 +62,10 @@
 namespace frost::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-constexpr uint64_t kMiB = 1ull << 20;
-constexpr uint64_t kGiB = 1ull << 30;
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kChunk = 1 * kMiB;       // one process_vm_* call of the limits
 constexpr uint64_t kBufferBytes = 8 * kMiB;  // as the dumper's and the melt's batch buffers
 constexpr int kSkipped = 77;                 // ctest SKIP_RETURN_CODE
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double cpu_seconds() {
-  struct rusage ru {};
-  ::getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 std::string size_name(uint64_t b) {
   if (b >= kGiB && b % kGiB == 0) return fmt::format("{} GiB", b / kGiB);
@@ -101,14 +79,10 @@ std::string short_name(uint64_t b) {
 
 // --- options -------------------------------------------------------------------------
 
-struct Options {
-  std::string dir = "/var/tmp";
+// reps 0 (not given): 5 for sizes under 1 GiB, else 3.
+struct Options : CommonOptions {
   std::vector<uint64_t> sizes{64 * kMiB, 1 * kGiB, 4 * kGiB};
-  int reps = 0;  // 0: 5 for sizes under 1 GiB, else 3
-  bool quick = false;
-  bool strict = false;
   bool cold = false;
-  bool verbose = false;
 };
 
 [[noreturn]] void usage(int code) {
@@ -139,14 +113,8 @@ uint64_t parse_size(const std::string& s) {
 Options parse_options_or_throw(int argc, char** argv) {
   Options o;
   bool sizes_given = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) usage(2);
-      return argv[++i];
-    };
-    if (a == "--dir") o.dir = next();
-    else if (a == "--sizes") {
+  parse_common(argc, argv, o, usage, [&](const std::string& a, const auto& next) {
+    if (a == "--sizes") {
       o.sizes.clear();
       std::string list = next();
       for (size_t p = 0; p <= list.size();) {
@@ -157,14 +125,10 @@ Options parse_options_or_throw(int argc, char** argv) {
       }
       if (o.sizes.empty()) usage(2);
       sizes_given = true;
-    } else if (a == "--reps") o.reps = std::max(1, std::stoi(next()));
-    else if (a == "--quick") o.quick = true;
-    else if (a == "--strict") o.strict = true;
-    else if (a == "--cold") o.cold = true;
-    else if (a == "--verbose") o.verbose = true;
-    else if (a == "--help" || a == "-h") usage(0);
-    else usage(2);
-  }
+    } else if (a == "--cold") o.cold = true;
+    else return false;
+    return true;
+  });
   if (o.quick && !sizes_given) o.sizes = {64 * kMiB};
   if (o.quick && o.reps == 0) o.reps = 3;
   return o;
@@ -180,7 +144,6 @@ Options parse_options(int argc, char** argv) {
 
 // --- cleanup: the scratch directory and every child, by PID ---------------------------
 
-char g_scratch_path[4096];
 constexpr int kMaxTracked = 8;
 std::atomic<pid_t> g_tracked[kMaxTracked];
 
@@ -211,56 +174,10 @@ void kill_tracked() {
 
 void cleanup() {
   kill_tracked();
-  if (g_scratch_path[0] == 0) return;
-  std::error_code ec;
-  std::filesystem::remove_all(g_scratch_path, ec);
-  g_scratch_path[0] = 0;
-}
-
-void on_signal(int sig) {
-  // remove_all is not async-signal-safe; good enough for a benchmark interrupted by hand.
-  cleanup();
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
-}
-
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "freeze_bench: FAILED: %s\n", what.c_str());
-  std::exit(2);  // atexit kills the children and removes the scratch directory
-}
-
-template <class T>
-T check(Result<T> r, const std::string& what) {
-  if (!r.ok()) fail(what + ": " + r.error().to_string());
-  return std::move(r).value();
-}
-
-void check(const Status& s, const std::string& what) {
-  if (!s.ok()) fail(what + ": " + s.error().to_string());
-}
-
-std::string make_scratch(const std::string& parent) {
-  std::error_code ec;
-  std::filesystem::create_directories(parent, ec);
-  std::string templ = parent + "/freeze-bench-XXXXXX";
-  if (templ.size() >= sizeof g_scratch_path || ::mkdtemp(templ.data()) == nullptr) {
-    std::fprintf(stderr, "freeze_bench: cannot create a directory under %s: %s\n", parent.c_str(),
-                 std::strerror(errno));
-    std::exit(2);
-  }
-  std::strcpy(g_scratch_path, templ.c_str());
-  return templ;
+  remove_scratch();
 }
 
 // --- the machine -----------------------------------------------------------------------
-
-std::string first_line_with(const std::string& path, const std::string& prefix) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(prefix, 0) == 0) return line;
-  return "";
-}
 
 uint64_t meminfo_bytes(const std::string& key) {
   std::string line = first_line_with("/proc/meminfo", key + ":");
@@ -268,65 +185,20 @@ uint64_t meminfo_bytes(const std::string& key) {
   return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10) * 1024;
 }
 
-uint64_t free_bytes(const std::string& dir) {
-  struct statvfs vfs {};
-  if (::statvfs(dir.c_str(), &vfs) != 0) return 0;
-  return uint64_t(vfs.f_bavail) * vfs.f_frsize;
-}
-
-std::string filesystem_of(const std::string& path) {
-  std::error_code ec;
-  std::string real = std::filesystem::canonical(path, ec).string();
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, best_point, best;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    for (size_t p = 0; p < line.size();) {
-      size_t q = line.find(' ', p);
-      if (q == std::string::npos) q = line.size();
-      f.push_back(line.substr(p, q - p));
-      p = q + 1;
-    }
-    auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() < 6 || dash == f.end() || dash + 2 >= f.end()) continue;
-    const std::string& point = f[4];
-    bool under = real == point || point == "/" ||
-                 (real.rfind(point, 0) == 0 && real.size() > point.size() && real[point.size()] == '/');
-    if (under && point.size() >= best_point.size()) {
-      best_point = point;
-      best = *(dash + 1) + " on " + *(dash + 2) + " (" + f[5] + ") at " + point;
-    }
-  }
-  return best.empty() ? "unknown" : best;
-}
-
 void print_machine(const Options& o, const std::string& scratch, int argc, char** argv) {
-  struct utsname u {};
-  ::uname(&u);
-  std::string cpu = first_line_with("/proc/cpuinfo", "model name");
-  if (auto c = cpu.find(':'); c != std::string::npos) cpu = cpu.substr(c + 2);
   std::string thp;
   std::ifstream thp_file("/sys/kernel/mm/transparent_hugepage/enabled");
   std::getline(thp_file, thp);
-  char date[64];
-  std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
-  std::string cmd;
-  for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + std::string(argv[i]);
   std::string sizes;
   for (uint64_t s : o.sizes) sizes += (sizes.empty() ? "" : ", ") + size_name(s);
   double load[3] = {0, 0, 0};
   ::getloadavg(load, 3);
 
-  fmt::print("freeze_bench {}\n", date);
-  fmt::print("command      {}\n", cmd);
-  fmt::print("machine      nproc {}, {} {} {}, {}\n", ::sysconf(_SC_NPROCESSORS_ONLN), u.sysname, u.release,
-             u.machine, cpu);
-  fmt::print("memory       {:.1f} GiB, {:.1f} GiB available; transparent hugepages: {}\n",
-             double(meminfo_bytes("MemTotal")) / kGiB, double(meminfo_bytes("MemAvailable")) / kGiB,
-             thp.empty() ? "?" : thp);
-  fmt::print("directory    {} : {}, {:.1f} GiB free\n", scratch, filesystem_of(scratch),
-             double(free_bytes(scratch)) / kGiB);
+  bench::print_machine(argc, argv,
+                       fmt::format("{:.1f} GiB, {:.1f} GiB available; transparent hugepages: {}",
+                                   double(meminfo_bytes("MemTotal")) / kGiB,
+                                   double(meminfo_bytes("MemAvailable")) / kGiB, thp.empty() ? "?" : thp),
+                       scratch);
   fmt::print("load         {:.2f} {:.2f} {:.2f}\n", load[0], load[1], load[2]);
   fmt::print("sizes        {}; {} repetitions{}{}\n\n", sizes,
              o.reps ? std::to_string(o.reps) : "5 (under 1 GiB) or 3", o.quick ? ", --quick" : "",
@@ -766,40 +638,8 @@ Rep run_rep(const std::string& dir, uint64_t bytes, int rep, bool cold, bool ver
 
 // --- the table -----------------------------------------------------------------------------
 
-struct Row {
-  std::string figure, measured, limit;
-  double ratio = NAN;
-  std::string target;
-  std::optional<bool> pass;
-};
-
-std::vector<Row> g_rows;
-
-void add_row(Row r) {
-  fmt::print("  -> {}: {}{}\n", r.figure, r.measured, std::isnan(r.ratio) ? "" : fmt::format(", ratio {:.3f}", r.ratio));
-  std::fflush(stdout);
-  g_rows.push_back(std::move(r));
-}
-
-bool print_table() {
-  fmt::print("\n{:<30} {:<38} {:<48} {:>7} {:>8}  {}\n", "figure", "measured (median [min-max])", "limit (same run)",
-             "ratio", "target", "result");
-  fmt::print("{}\n", std::string(145, '-'));
-  bool all = true;
-  for (const Row& r : g_rows) {
-    std::string ratio = std::isnan(r.ratio) ? "" : fmt::format("{:.3f}", r.ratio);
-    std::string verdict = !r.pass ? "info" : *r.pass ? "PASS" : "MISS";
-    if (r.pass && !*r.pass) all = false;
-    fmt::print("{:<30} {:<38} {:<48} {:>7} {:>8}  {}\n", r.figure, r.measured, r.limit, ratio, r.target, verdict);
-  }
-  return all;
-}
-
 std::string mbps_spread(uint64_t bytes, const std::vector<double>& secs) {
-  std::vector<double> v;
-  for (double s : secs) v.push_back(double(bytes) / s / 1e6);
-  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  return fmt::format("{:.0f} MB/s [{:.0f}-{:.0f}]", median(v), *lo, *hi);
+  return spread(mbps(double(bytes), secs), 1, "MB/s");
 }
 
 template <class F>
@@ -901,6 +741,7 @@ void report_scaling(const std::vector<SizeResult>& done) {
 // --- main -------------------------------------------------------------------------------------
 
 int run(int argc, char** argv) {
+  set_program("freeze_bench");
   Options o = parse_options(argc, argv);
   if (!may_melt()) {
     std::printf("freeze_bench: skipped: melting needs root or CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE\n");
@@ -908,10 +749,8 @@ int run(int argc, char** argv) {
   }
   // Frozen children are ours to reap; so is anything orphaned below us.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  std::string dir = make_scratch(o.dir);
-  std::atexit(cleanup);
-  ::signal(SIGINT, on_signal);
-  ::signal(SIGTERM, on_signal);
+  std::string dir = make_scratch(o.dir, "freeze-bench-");
+  clean_up_on_exit(cleanup);
   print_machine(o, dir, argc, argv);
   install_child_exe(dir);
 
@@ -958,7 +797,7 @@ int run(int argc, char** argv) {
   }
   report_scaling(done);
 
-  bool all = print_table();
+  bool all = print_table({30, 38, 48, 145});
   fmt::print("\n{} in {:.0f} s\n", done.empty() ? "nothing measured" : all ? "all targets met" : "some targets MISSED",
              seconds_since(t_start));
   return !all && o.strict ? 1 : 0;

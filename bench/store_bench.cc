@@ -9,23 +9,17 @@
 // /var/tmp) that is removed at the end. The exit status is 0 unless the store
 // fails or returns wrong data; with --strict a missed target also exits 1.
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <random>
 #include <string>
@@ -34,42 +28,26 @@
 
 #include <fmt/core.h>
 
+#include "bench_common.h"
 #include "store/store.h"
 
 namespace frost::store {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-constexpr uint64_t kMiB = 1ull << 20;
+using bench::add_row;
+using bench::check;
+using bench::Clock;
+using bench::cpu_seconds;
+using bench::fail;
+using bench::kMiB;
+using bench::median;
+using bench::seconds_since;
+using bench::spread;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+// --- options ----------------------------------------------------------------
 
-// User + system CPU seconds of the whole process so far.
-double cpu_seconds() {
-  struct rusage ru {};
-  ::getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// --- options and scratch space ----------------------------------------------
-
-struct BenchOptions {
-  std::string dir = "/var/tmp";
+struct BenchOptions : bench::CommonOptions {
   uint64_t size_mib = 1024;
-  int reps = 5;
-  bool quick = false;
-  bool strict = false;
-  bool verbose = false;
   bool cleaner_only = false;
   double churn_pct = 4;  // pages rewritten per snapshot of the cleaner run
   double live_pct = 70;  // live data as a share of the cleaner run's capacity
@@ -93,138 +71,27 @@ struct BenchOptions {
 
 BenchOptions parse_options(int argc, char** argv) {
   BenchOptions o;
-  bool size_given = false, reps_given = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) usage(2);
-      return argv[++i];
-    };
-    if (a == "--dir") o.dir = next();
-    else if (a == "--size-mib") o.size_mib = std::stoull(next()), size_given = true;
-    else if (a == "--reps") o.reps = std::max(1, std::stoi(next())), reps_given = true;
-    else if (a == "--quick") o.quick = true;
-    else if (a == "--strict") o.strict = true;
-    else if (a == "--verbose") o.verbose = true;
+  bool size_given = false;
+  bench::parse_common(argc, argv, o, usage, [&](const std::string& a, const auto& next) {
+    if (a == "--size-mib") o.size_mib = std::stoull(next()), size_given = true;
     else if (a == "--cleaner-only") o.cleaner_only = true;
     else if (a == "--churn-pct") o.churn_pct = std::clamp(std::stod(next()), 0.01, 100.0);
     else if (a == "--live-pct") o.live_pct = std::clamp(std::stod(next()), 10.0, 95.0);
-    else if (a == "--help" || a == "-h") usage(0);
-    else usage(2);
-  }
+    else return false;
+    return true;
+  });
   if (o.quick && !size_given) o.size_mib = 64;
-  if (o.quick && !reps_given) o.reps = 3;
+  if (o.reps == 0) o.reps = o.quick ? 3 : 5;
   if (o.size_mib < 8) o.size_mib = 8;
   return o;
 }
 
-// The scratch directory, removed on every exit path, SIGINT and SIGTERM included.
-char g_scratch_path[4096];
-
-void remove_scratch() {
-  if (g_scratch_path[0] == 0) return;
-  std::error_code ec;
-  std::filesystem::remove_all(g_scratch_path, ec);
-  g_scratch_path[0] = 0;
-}
-
-void on_signal(int sig) {
-  // Not async-signal-safe in theory; good enough for a benchmark interrupted by hand.
-  remove_scratch();
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);
-}
-
-std::string make_scratch(const std::string& parent) {
-  std::error_code ec;
-  std::filesystem::create_directories(parent, ec);
-  std::string templ = parent + "/frost-bench-XXXXXX";
-  if (templ.size() >= sizeof g_scratch_path || ::mkdtemp(templ.data()) == nullptr) {
-    std::fprintf(stderr, "store_bench: cannot create a directory under %s: %s\n", parent.c_str(),
-                 std::strerror(errno));
-    std::exit(2);
-  }
-  std::strcpy(g_scratch_path, templ.c_str());
-  std::atexit(remove_scratch);
-  ::signal(SIGINT, on_signal);
-  ::signal(SIGTERM, on_signal);
-  return templ;
-}
-
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "store_bench: FAILED: %s\n", what.c_str());
-  std::exit(2);  // atexit removes the scratch directory
-}
-
-template <class T>
-T check(Result<T> r, const std::string& what) {
-  if (!r.ok()) fail(what + ": " + r.error().to_string());
-  return std::move(r).value();
-}
-
-void check(const Status& s, const std::string& what) {
-  if (!s.ok()) fail(what + ": " + s.error().to_string());
-}
-
 // --- the machine ---------------------------------------------------------------
 
-std::string read_first_line_with(const std::string& path, const std::string& prefix) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(prefix, 0) == 0) return line;
-  return "";
-}
-
-// Type, source and options of the mount holding path (longest matching mount point).
-std::string filesystem_of(const std::string& path) {
-  std::error_code ec;
-  std::string real = std::filesystem::canonical(path, ec).string();
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, best_point, best;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    size_t p = 0;
-    while (p < line.size()) {
-      size_t q = line.find(' ', p);
-      if (q == std::string::npos) q = line.size();
-      f.push_back(line.substr(p, q - p));
-      p = q + 1;
-    }
-    auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() < 6 || dash == f.end() || dash + 2 >= f.end()) continue;
-    const std::string& point = f[4];
-    bool under = real == point || point == "/" ||
-                 (real.rfind(point, 0) == 0 && real.size() > point.size() && real[point.size()] == '/');
-    if (under && point.size() >= best_point.size()) {
-      best_point = point;
-      best = *(dash + 1) + " on " + *(dash + 2) + " (" + f[5] + ") at " + point;
-    }
-  }
-  return best.empty() ? "unknown" : best;
-}
-
 void print_machine(const BenchOptions& o, const std::string& scratch, int argc, char** argv) {
-  struct utsname u {};
-  ::uname(&u);
-  std::string cpu = read_first_line_with("/proc/cpuinfo", "model name");
-  if (auto c = cpu.find(':'); c != std::string::npos) cpu = cpu.substr(c + 2);
-  std::string mem = read_first_line_with("/proc/meminfo", "MemTotal:");
-  struct statvfs vfs {};
-  ::statvfs(scratch.c_str(), &vfs);
-  char date[64];
-  std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
-  std::string cmd;
-  for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + std::string(argv[i]);
-
-  fmt::print("store_bench  {}\n", date);
-  fmt::print("command      {}\n", cmd);
-  fmt::print("machine      nproc {}, {} {} {}, {}\n", ::sysconf(_SC_NPROCESSORS_ONLN), u.sysname,
-             u.release, u.machine, cpu);
-  fmt::print("memory       {}\n", mem.empty() ? "?" : mem.substr(9 + mem.substr(9).find_first_not_of(' ')));
-  fmt::print("directory    {} : {}, {:.1f} GiB free\n", scratch, filesystem_of(scratch),
-             double(vfs.f_bavail) * vfs.f_frsize / (1ull << 30));
+  std::string mem = bench::first_line_with("/proc/meminfo", "MemTotal:");
+  bench::print_machine(argc, argv, mem.empty() ? "?" : mem.substr(9 + mem.substr(9).find_first_not_of(' ')),
+                       scratch);
   fmt::print("sizes        snapshot {} MiB ({} pages), {} repetitions{}\n\n", o.size_mib,
              o.size_mib * kMiB / kPageSize, o.reps, o.quick ? ", --quick" : "");
 }
@@ -279,47 +146,6 @@ std::vector<uint64_t> random_pages(uint64_t n, uint64_t k, std::mt19937_64& rng)
   all.resize(k);
   std::sort(all.begin(), all.end());
   return all;
-}
-
-// --- the table -------------------------------------------------------------------
-
-struct Row {
-  std::string figure;
-  std::string measured;
-  std::string limit;
-  double ratio = NAN;
-  std::string target;   // ">= 0.85", "<= 0.03", or "" for a figure without one
-  std::optional<bool> pass;
-};
-
-std::vector<Row> g_rows;
-
-void add_row(Row r) {
-  fmt::print("  -> {}: {}{}\n", r.figure, r.measured,
-             std::isnan(r.ratio) ? "" : fmt::format(", ratio {:.3f}", r.ratio));
-  std::fflush(stdout);
-  g_rows.push_back(std::move(r));
-}
-
-bool print_table() {
-  fmt::print("\n{:<40} {:<34} {:<40} {:>7} {:>8}  {}\n", "figure", "measured (median [min-max])",
-             "limit (same run)", "ratio", "target", "result");
-  fmt::print("{}\n", std::string(141, '-'));
-  bool all = true;
-  for (const Row& r : g_rows) {
-    std::string ratio = std::isnan(r.ratio) ? "" : fmt::format("{:.3f}", r.ratio);
-    std::string verdict = !r.pass ? "info" : *r.pass ? "PASS" : "MISS";
-    if (r.pass && !*r.pass) all = false;
-    fmt::print("{:<40} {:<34} {:<40} {:>7} {:>8}  {}\n", r.figure, r.measured, r.limit, ratio, r.target,
-               verdict);
-  }
-  return all;
-}
-
-std::string spread(const std::vector<double>& v, double scale, const char* unit, int digits = 0) {
-  auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  return fmt::format("{:.{}f} {} [{:.{}f}-{:.{}f}]", median(v) * scale, digits, unit, *lo * scale, digits,
-                     *hi * scale, digits);
 }
 
 // --- raw sequential write: the limit for snapshot throughput ------------------------
@@ -490,18 +316,13 @@ void report_full(const PageBuffer& buf, const FullResults& r) {
   double bytes = double(buf.pages * kPageSize);
   const auto& raw = raw_limit(r);
   const auto& other = r.store_preallocates ? r.raw_chunk : r.raw_whole;
-  auto mbps = [&](const std::vector<double>& secs) {
-    std::vector<double> v;
-    for (double s : secs) v.push_back(bytes / s / 1e6);
-    return v;
-  };
   std::string limit = fmt::format("raw write+fdatasync {:.0f} MB/s", bytes / median(raw) / 1e6);
   fmt::print("  the store {}: the raw limit uses {}\n",
              r.store_preallocates ? "reserved its capacity at create" : "reserves space as it writes",
              prealloc_name(r.store_preallocates ? Prealloc::kWhole : Prealloc::kPerChunk));
   auto line = [&](const std::string& name, const std::vector<double>& secs, bool has_target) {
     double ratio = median(raw) / median(secs);
-    add_row({name, spread(mbps(secs), 1, "MB/s"), limit, ratio, has_target ? ">= 0.85" : "",
+    add_row({name, spread(bench::mbps(bytes, secs), 1, "MB/s"), limit, ratio, has_target ? ">= 0.85" : "",
              has_target ? std::optional<bool>(ratio >= 0.85) : std::nullopt});
   };
   line("full snapshot, random pages, no codec", r.none, true);
@@ -516,7 +337,7 @@ void report_full(const PageBuffer& buf, const FullResults& r) {
            fmt::format("raw write {:.2f} s/GiB", median(r.cpu_raw) / gib), median(r.cpu_none) / median(r.cpu_raw), "",
            std::nullopt});
   add_row({fmt::format("  raw, {}", prealloc_name(r.store_preallocates ? Prealloc::kPerChunk : Prealloc::kWhole)),
-           spread(mbps(other), 1, "MB/s"), limit, median(raw) / median(other), "", std::nullopt});
+           spread(bench::mbps(bytes, other), 1, "MB/s"), limit, median(raw) / median(other), "", std::nullopt});
 }
 
 // --- incremental snapshots ---------------------------------------------------------------
@@ -804,8 +625,10 @@ void check_space(const std::string& dir, uint64_t size_bytes) {
 }
 
 int run(int argc, char** argv) {
+  bench::set_program("store_bench");
   BenchOptions o = parse_options(argc, argv);
-  std::string dir = make_scratch(o.dir);
+  std::string dir = bench::make_scratch(o.dir, "frost-bench-");
+  bench::clean_up_on_exit(bench::remove_scratch);
   print_machine(o, dir, argc, argv);
   uint64_t pages = o.size_mib * kMiB / kPageSize;
   check_space(dir, pages * kPageSize);
@@ -815,7 +638,7 @@ int run(int argc, char** argv) {
   if (!o.cleaner_only) raw_mbps = bench_snapshots(o, dir, pages);
   bool store_ok = bench_cleaner(o, dir, raw_mbps);
 
-  bool all = print_table();
+  bool all = bench::print_table({40, 34, 40, 141});
   fmt::print("\n{} in {:.0f} s\n", !store_ok ? "the store FAILED" : all ? "all targets met" : "some targets MISSED",
              seconds_since(t0));
   if (!store_ok) return 2;
