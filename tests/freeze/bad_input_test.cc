@@ -63,7 +63,7 @@ TEST(FreezeBadInput, KernelThread) {
 TEST(FreezeBadInput, FrostItself) {
   TempDir home;
   // The shell's pid becomes frost's with exec.
-  Outcome r = run("/bin/sh", {"sh", "-c", std::string("exec ") + FROST_CLI_PATH + " freeze $$"}, home.path());
+  Outcome r = run_binary("/bin/sh", {"-c", std::string("exec ") + FROST_CLI_PATH + " freeze $$"}, home.path());
   expect_one_line_error(r, "frost itself");
 }
 
@@ -105,7 +105,7 @@ TEST(FreezeBadInput, MayNotTrace) {
   fs::permissions(home.path(), fs::perms::all);
   std::string cmd = std::string("exec setpriv --reuid=65534 --regid=65534 --clear-groups ") + FROST_CLI_PATH +
                     " freeze " + std::to_string(p.pid());
-  Outcome r = run("/bin/sh", {"sh", "-c", cmd}, home.path() / "nobody");
+  Outcome r = run_binary("/bin/sh", {"-c", cmd}, home.path() / "nobody");
   expect_one_line_error(r, "may not be traced");
   EXPECT_TRUE(running_untouched(p.pid()));
   expect_still_passes(p, "blocked_read");

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -23,7 +22,7 @@ namespace {
 
 // Orphans (melted processes, whose parent `frost melt` exits) come to us
 // and are reaped at once; PID 1 on these machines reaps slowly.
-const bool kSubreaper = [] { return ::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0; }();
+[[maybe_unused]] const bool kSubreaper = [] { return ::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0; }();
 
 bool wait_for(const std::function<bool()>& pred, int timeout_ms) {
   auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -36,62 +35,8 @@ bool wait_for(const std::function<bool()>& pred, int timeout_ms) {
 
 }  // namespace
 
-TempDir::TempDir() {
-  (void)kSubreaper;
-  std::random_device rd;
-  path_ = fs::temp_directory_path() / ("frost-freeze-test-" + std::to_string(rd()));
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Outcome frost(const std::vector<std::string>& args, const fs::path& home) {
-  std::vector<std::string> full{FROST_CLI_PATH};
-  full.insert(full.end(), args.begin(), args.end());
-  return run(FROST_CLI_PATH, full, home);
-}
-
-void expect_one_line_error(const Outcome& r, const std::string& mentions) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(r.out, "");
-  EXPECT_TRUE(r.err.starts_with("frost: ")) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(mentions), std::string::npos) << r.err;
-}
-
-Outcome run(const std::string& binary, const std::vector<std::string>& args, const fs::path& home) {
-  TempDir scratch;
-  fs::path out = scratch.path() / "out", err = scratch.path() / "err";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int n = ::open("/dev/null", O_RDONLY);
-    if (o < 0 || e < 0 || n < 0 || ::dup2(n, 0) < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(127);
-    ::setenv("FROST_HOME", home.c_str(), 1);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
-  }
-  Outcome r;
-  int status = 0;
-  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return run_binary(FROST_CLI_PATH, args, home);
 }
 
 Program::Program(const std::string& binary, fs::path out, std::vector<int> keep)

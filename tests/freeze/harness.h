@@ -9,33 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "support/run_binary.h"
+
 namespace frost::testing {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// Runs binary (args[0] is argv[0]) with FROST_HOME=home and waits for it.
-Outcome run(const std::string& binary, const std::vector<std::string>& args, const fs::path& home);
 // Runs the frost CLI with FROST_HOME=home and waits for it.
 Outcome frost(const std::vector<std::string>& args, const fs::path& home);
-// A failure as the CLI reports it: non-zero, one line "frost: ..." naming `mentions`.
-void expect_one_line_error(const Outcome& r, const std::string& mentions);
 
-std::string slurp(const fs::path& p);
 
 // A self-checking program (tests/programs) started as our child, stdout and
 // stderr to `out`, stdin from /dev/null, every other fd closed except those

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli_test_json.h"
+#include "support/run_binary.h"
 #include "store/store.h"
 
 namespace {
@@ -31,77 +32,18 @@ using frost::store::StoreOptions;
 
 // --- running a binary -----------------------------------------------------------
 
-struct Outcome {
-  int exit_code = -1;  // -1 when killed by a signal
-  std::string out;
-  std::string err;
-};
+using frost::testing::Outcome;
+using frost::testing::slurp;
+using frost::testing::TempDir;
+using frost::testing::expect_one_line_error;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "frost-cli-test-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// Runs binary with args, FROST_HOME=home and the given umask; output goes
-// through files in scratch so nothing can block on a full pipe.
 Outcome run(const std::string& binary, const std::vector<std::string>& args, const fs::path& home,
             mode_t mask = 022) {
-  static int counter = 0;
-  TempDir scratch;
-  fs::path out = scratch.path() / ("out" + std::to_string(counter));
-  fs::path err = scratch.path() / ("err" + std::to_string(counter++));
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (o < 0 || e < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0) ::_exit(127);
-    ::umask(mask);
-    ::setenv("FROST_HOME", home.c_str(), 1);
-    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
-  }
-  Outcome r;
-  int status = 0;
-  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return frost::testing::run_binary(binary, args, home, mask);
 }
 
 Outcome frost_cli(const std::vector<std::string>& args, const fs::path& home, mode_t mask = 022) {
   return run(FROST_CLI_PATH, args, home, mask);
-}
-
-// A failure as the CLI promises to report it: one line "frost: ...", nothing on stdout.
-void expect_one_line_error(const Outcome& r, const std::string& mentions) {
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_EQ(r.out, "");
-  EXPECT_TRUE(r.err.starts_with("frost: ")) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(mentions), std::string::npos) << r.err;
 }
 
 // Parses a --json run: exit status as expected, one valid object, nothing on stderr.
