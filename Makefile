@@ -43,6 +43,7 @@ crash-long: build
 
 bench: build
 	./$(BUILD)/store_bench
+	./$(BUILD)/freeze_bench
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)
