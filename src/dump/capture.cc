@@ -3,9 +3,11 @@
 #include <signal.h>
 
 #include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "dump/dirty_tracker.h"
 #include "dump/memory_dump.h"
 #include "dump/process_state.h"
 #include "fds/fd_table.h"
@@ -102,7 +104,8 @@ Status capture_process_fields(pid_t pid, image::ProcessImage& img) {
 
 // Everything but the pages, which go to the writer as they are read.
 Result<image::ProcessImage> capture_image(const proc::SeizedProcess& seized, store::SnapshotWriter& writer,
-                                          const ProgressFn& progress, MemoryDumpStats* stats) {
+                                          const ProgressFn& progress, MemoryDumpStats* stats,
+                                          Tracking tracking) {
   pid_t pid = seized.pid();
   image::ProcessImage img;
   FROST_TRY(capture_process_fields(pid, img));
@@ -115,8 +118,23 @@ Result<image::ProcessImage> capture_image(const proc::SeizedProcess& seized, sto
   for (const siginfo_t& info : shared) img.shared_pending.push_back(siginfo_bytes(info));
   FROST_ASSIGN(img.fds, fds::dump_fds(pid));
   // Last: the probes above map and unmap a scratch page in the process.
-  FROST_ASSIGN(img.areas, dump_memory(pid, writer, progress, stats));
+  FROST_ASSIGN(img.areas, dump_memory(pid, writer, progress, stats, tracking));
   return img;
+}
+
+// The image an incremental capture builds on: that of the tracker's base, if
+// the tracker belongs to this process and the base is still in the store.
+// Without one the capture is full (and arms the tracker again).
+Result<std::optional<image::ProcessImage>> tracked_parent(const store::Store& store,
+                                                          std::unique_ptr<DirtyTracker>* tracker, pid_t pid) {
+  if (*tracker == nullptr) return std::optional<image::ProcessImage>();
+  if ((*tracker)->pid() != pid) {
+    return Error::invalid(fmt::format("the dirty tracker belongs to process {}, not {}", (*tracker)->pid(), pid));
+  }
+  Result<std::vector<uint8_t>> meta = store.read_meta((*tracker)->base());
+  if (!meta.ok()) return std::optional<image::ProcessImage>();
+  FROST_ASSIGN(image::ProcessImage img, image::decode(*meta));
+  return std::optional<image::ProcessImage>(std::move(img));
 }
 
 }  // namespace
@@ -155,11 +173,25 @@ Result<CaptureResult> capture(pid_t pid, store::Store& store, const CaptureOptio
     return Error(ErrorKind::kUnsupported, fmt::format("process {} is stopped by job control (SIGSTOP); continue it first", pid));
   }
   result.threads = int(seized.threads().size());
-  FROST_ASSIGN(std::unique_ptr<store::SnapshotWriter> writer, store.begin_snapshot(result.name));
+  Tracking tracking;
+  std::optional<image::ProcessImage> parent;
+  if (options.tracker != nullptr) {
+    FROST_ASSIGN(parent, tracked_parent(store, options.tracker, pid));
+    if (*options.tracker == nullptr) {
+      FROST_ASSIGN(*options.tracker, DirtyTracker::create(pid, pid));
+    }
+    tracking.tracker = options.tracker->get();
+    if (parent) tracking.parent = &*parent;
+  }
+  std::optional<store::SnapshotId> base;
+  if (tracking.parent != nullptr) base = tracking.tracker->base();
+  FROST_ASSIGN(std::unique_ptr<store::SnapshotWriter> writer, store.begin_snapshot(result.name, base));
   MemoryDumpStats stats;
-  FROST_ASSIGN(image::ProcessImage img, capture_image(seized, *writer, options.progress, &stats));
+  FROST_ASSIGN(image::ProcessImage img, capture_image(seized, *writer, options.progress, &stats, tracking));
   FROST_TRY(writer->put_meta(image::encode(img)));
   FROST_ASSIGN(result.snapshot, writer->commit());
+  result.parent = base.value_or(0);
+  if (tracking.tracker != nullptr) tracking.tracker->set_base(result.snapshot);
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   if (options.mode == CaptureMode::kFreeze) {
     // The image of a frozen process is all there is of it: keep it past retention.

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 
 #include "common/result.h"
@@ -24,10 +25,17 @@ enum class CaptureMode {
   kFreeze,    // the process is ended once its snapshot is durable
 };
 
+class DirtyTracker;
+
 struct CaptureOptions {
   std::string name;  // store owner; empty: derived from the process's name
   CaptureMode mode = CaptureMode::kSnapshot;
   ProgressFn progress;
+  // Dirty tracking across captures (the daemon keeps one per process). When
+  // it points to an empty tracker, one is made and armed by this capture;
+  // when to one whose base snapshot is still in the store, the capture is
+  // incremental: only pages written since that snapshot are copied.
+  std::unique_ptr<DirtyTracker>* tracker = nullptr;
 };
 
 struct CaptureResult {
@@ -39,6 +47,7 @@ struct CaptureResult {
   uint64_t bytes_stored = 0;  // bytes the snapshot added to the store
   double seconds = 0;         // from the first stop to the commit
   double stopped_ms = 0;      // how long the process was held
+  store::SnapshotId parent = 0;  // the base of an incremental capture, else 0
 };
 
 Result<CaptureResult> capture(pid_t pid, store::Store& store, const CaptureOptions& options);

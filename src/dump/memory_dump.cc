@@ -12,7 +12,9 @@
 #include "common/batch_pipeline.h"
 #include "common/page_batch.h"
 #include "common/unique_fd.h"
+#include "dump/dirty_tracker.h"
 #include "image/page_layout.h"
+#include "store/format.h"
 #include "proc/memory.h"
 #include "proc/pagemap.h"
 #include "proc/proc_maps.h"
@@ -34,6 +36,7 @@ enum class Copy {
 struct Plan {
   image::MemoryAreaImage area;
   Copy copy = Copy::kNothing;
+  proc::MemoryArea live;  // as smaps showed it
 };
 
 // A run of pages: `pages` pages at `remote` in the process go to store vpn `vpn`.
@@ -67,6 +70,7 @@ class Planner {
       return unsupported_area(a, "device memory");
     }
     Plan p;
+    p.live = a;
     image::MemoryAreaImage& m = p.area;
     m.start = a.start;
     m.end = a.end;
@@ -269,11 +273,39 @@ Status copy_object(pid_t pid, const image::MemoryAreaImage& m, Copier& copier) {
   return Status::Ok();
 }
 
+
+// Pages of the parent whose areas are gone (or shrank): without a removal the
+// snapshot would inherit them. Shared objects are copied whole every time, so
+// every object page of the parent goes too.
+Status remove_vanished(const image::ProcessImage& parent, const std::vector<Plan>& plans,
+                       store::SnapshotWriter& writer) {
+  FROST_TRY(writer.remove_pages(image::kSharedVpnBase, store::kMaxKey));
+  std::vector<std::pair<uint64_t, uint64_t>> now;
+  for (const Plan& p : plans) now.emplace_back(p.area.start, p.area.end);
+  for (const image::MemoryAreaImage& a : parent.areas) {
+    uint64_t at = a.start;
+    for (auto [s, e] : now) {  // ascending, like the parent's areas
+      if (e <= at || s >= a.end) continue;
+      if (s > at) FROST_TRY(writer.remove_pages(at / kPage, s / kPage - 1));
+      at = std::max(at, e);
+    }
+    if (at < a.end) FROST_TRY(writer.remove_pages(at / kPage, a.end / kPage - 1));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Run>> written_runs(DirtyTracker& tracker, const Plan& p) {
+  FROST_ASSIGN(std::vector<proc::PageRange> written, tracker.written(p.area.start, p.area.end));
+  std::vector<Run> runs;
+  for (const proc::PageRange& r : written) runs.push_back({r.start, r.start / kPage, r.pages()});
+  return runs;
+}
+
 }  // namespace
 
 Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::SnapshotWriter& writer,
                                                         const ProgressFn& progress,
-                                                        MemoryDumpStats* stats) {
+                                                        MemoryDumpStats* stats, Tracking tracking) {
   FROST_ASSIGN(std::vector<proc::MemoryArea> areas, proc::read_smaps(pid));
   Planner planner;
   std::vector<Plan> plans;
@@ -285,23 +317,36 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
     else if (p->copy != Copy::kNothing) total += a.rss + a.swap;
     plans.push_back(std::move(*p));
   }
+  const bool incremental = tracking.tracker != nullptr && tracking.parent != nullptr;
+  if (incremental) FROST_TRY(remove_vanished(*tracking.parent, plans, writer));
 
   FROST_ASSIGN(proc::Pagemap pagemap, proc::Pagemap::open(pid));
-  Copier copier(pid, writer, progress, total, stats);
-  for (const Plan& p : plans) {
-    switch (p.copy) {
-      case Copy::kNothing: break;
-      case Copy::kObject:
+  {
+    Copier copier(pid, writer, progress, total, stats);
+    for (const Plan& p : plans) {
+      if (p.copy == Copy::kNothing) continue;
+      if (p.copy == Copy::kObject) {
         // Every mapping of the object: each may cover a different part.
         FROST_TRY(copy_object(pid, p.area, copier));
-        break;
-      default: {
-        FROST_ASSIGN(std::vector<Run> runs, private_runs(pagemap, p));
-        for (const Run& r : runs) FROST_TRY(copier.add(r));
+        continue;
       }
+      std::vector<Run> runs;
+      if (incremental && tracking.tracker->tracks(p.live)) {
+        FROST_ASSIGN(runs, written_runs(*tracking.tracker, p));
+      } else {
+        FROST_ASSIGN(runs, private_runs(pagemap, p));
+      }
+      for (const Run& r : runs) FROST_TRY(copier.add(r));
+    }
+    FROST_TRY(copier.finish());
+  }
+  if (tracking.tracker != nullptr) {
+    // Still stopped: nothing was written between the copy and the arming.
+    for (const Plan& p : plans) {
+      if (p.copy == Copy::kNothing || p.copy == Copy::kObject || tracking.tracker->tracks(p.live)) continue;
+      FROST_TRY(tracking.tracker->track(p.live));
     }
   }
-  FROST_TRY(copier.finish());
   std::vector<image::MemoryAreaImage> out;
   out.reserve(plans.size());
   for (Plan& p : plans) out.push_back(std::move(p.area));

@@ -19,10 +19,23 @@ struct MemoryDumpStats {
   uint64_t bytes_read = 0;   // bytes copied out of the process
 };
 
+class DirtyTracker;
+
+// With a tracker, writes are tracked from this capture on: areas not yet
+// tracked are registered once copied. With a parent too (the image of the
+// tracker's base snapshot, which the writer builds on), the capture is
+// incremental: a tracked area gives only the pages written since, and the
+// areas of the parent that are gone have their pages removed.
+struct Tracking {
+  DirtyTracker* tracker = nullptr;
+  const image::ProcessImage* parent = nullptr;
+};
+
 // Fails with kUnsupported naming the first area frost cannot freeze (device
 // memory, SysV shared memory, a shared mapping of a deleted file...).
 Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::SnapshotWriter& writer,
                                                         const ProgressFn& progress,
-                                                        MemoryDumpStats* stats);
+                                                        MemoryDumpStats* stats,
+                                                        Tracking tracking = {});
 
 }  // namespace frost::dump
