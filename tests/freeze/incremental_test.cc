@@ -79,5 +79,43 @@ TEST(Incremental, CopiesOnlyWrittenPagesAndMeltsWhole) {
   EXPECT_NE(p.output().find("PASS dirty_pages"), std::string::npos) << p.output();
 }
 
+// Between snapshots the process drops pages (MADV_DONTNEED), unmaps the end of
+// its buffer and maps a new area: the incremental snapshot must zero the
+// first, drop the second and copy the third whole.
+TEST(Incremental, FollowsUnmapRemapAndDontneed) {
+  TempDir home, work;
+  Program p(std::string(FROST_PROGRAMS_DIR) + "/st_dirty_pages", work.path() / "out");
+  ASSERT_TRUE(p.wait_ready()) << p.output();
+  auto store = open_store(home.path());
+  ASSERT_NE(store, nullptr);
+  std::unique_ptr<dump::DirtyTracker> tracker;
+  dump::CaptureOptions opt;
+  opt.name = "dp";
+  opt.tracker = &tracker;
+  ASSERT_TRUE(dump::capture(p.pid(), *store, opt).ok());
+
+  ASSERT_EQ(::kill(p.pid(), SIGWINCH), 0);
+  ASSERT_TRUE(wait_for_line(p, "RESHAPED")) << p.output();
+  auto inc = dump::capture(p.pid(), *store, opt);
+  ASSERT_TRUE(inc.ok()) << inc.error().to_string();
+  EXPECT_NE(inc->parent, 0u);
+  EXPECT_GE(inc->pages, 256u);  // the new area, whole
+  EXPECT_LT(inc->pages, 400u);
+
+  ASSERT_EQ(::kill(p.pid(), SIGUSR2), 0);
+  ASSERT_TRUE(wait_for_line(p, "WROTE 1")) << p.output();
+  opt.mode = dump::CaptureMode::kFreeze;
+  auto frozen = dump::capture(p.pid(), *store, opt);
+  ASSERT_TRUE(frozen.ok()) << frozen.error().to_string();
+  EXPECT_LT(frozen->pages, 200u);
+  p.reap_frozen();
+
+  auto melted = restore::melt(*store, "dp", restore::MeltOptions{});
+  ASSERT_TRUE(melted.ok()) << melted.error().to_string();
+  ASSERT_EQ(::kill(p.pid(), SIGUSR1), 0);
+  EXPECT_EQ(p.wait_exit(), 0) << p.output();
+  EXPECT_NE(p.output().find("PASS dirty_pages"), std::string::npos) << p.output();
+}
+
 }  // namespace
 }  // namespace frost::testing

@@ -1,8 +1,10 @@
 // A process that rewrites a fraction of a large buffer on request, for the
 // incremental-snapshot tests. 4096 pages are filled at start; each SIGUSR2
 // starts a round g that rewrites every page i with i % 97 == g % 97 (about 1%)
-// and prints "WROTE g". On SIGUSR1 it checks every page against what the
-// rounds so far must have left and prints PASS or FAIL.
+// and prints "WROTE g". SIGWINCH reshapes the memory once: the first 16 pages
+// are dropped (MADV_DONTNEED: they read as zero), the last 1024 unmapped, and
+// a new 256-page area mapped and filled; it prints "RESHAPED". On SIGUSR1 it
+// checks every page against what must be there and prints PASS or FAIL.
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
@@ -15,9 +17,14 @@
 #define PAGES 4096
 #define PAGE 4096
 
-static volatile sig_atomic_t rounds_asked;
+#define DROPPED 16
+#define KEPT 3072
+#define EXTRA 256
+
+static volatile sig_atomic_t rounds_asked, reshape_asked;
 
 static void on_usr2(int sig) { (void)sig; rounds_asked++; }
+static void on_winch(int sig) { (void)sig; reshape_asked = 1; }
 
 static uint64_t word(int page, int round, int i) {
   return ((uint64_t)page << 40) ^ ((uint64_t)round << 24) ^ (uint64_t)i * 0x9e3779b97f4a7c15ull;
@@ -37,33 +44,60 @@ int main(void) {
   sa.sa_handler = on_usr2;
   sa.sa_flags = SA_RESTART;
   sigaction(SIGUSR2, &sa, NULL);
+  sa.sa_handler = on_winch;
+  sigaction(SIGWINCH, &sa, NULL);
   sigset_t usr2;
   sigemptyset(&usr2);
   sigaddset(&usr2, SIGUSR2);
-  sigprocmask(SIG_BLOCK, &usr2, NULL);  // taken only inside sigsuspend: no round is missed
+  sigaddset(&usr2, SIGWINCH);
+  sigprocmask(SIG_BLOCK, &usr2, NULL);  // taken only inside sigsuspend: no request is missed
   st_ready();
 
-  int done = 0;
+  int done = 0, pages = PAGES, reshaped_after = -1;
+  uint64_t *extra = NULL;
   sigset_t wait_set;
   sigemptyset(&wait_set);
   while (!st_usr1_arrived()) {
     sigsuspend(&wait_set);
     while (done < rounds_asked) {
       done++;
-      for (int p = done % 97; p < PAGES; p += 97) fill(buf + (size_t)p * PAGE / 8, p, done);
+      for (int p = done % 97; p < pages; p += 97) fill(buf + (size_t)p * PAGE / 8, p, done);
       printf("WROTE %d\n", done);
+      fflush(stdout);
+    }
+    if (reshape_asked && reshaped_after < 0) {
+      madvise(buf, (size_t)DROPPED * PAGE, MADV_DONTNEED);
+      munmap(buf + (size_t)KEPT * PAGE / 8, (size_t)(PAGES - KEPT) * PAGE);
+      pages = KEPT;
+      extra = mmap(NULL, (size_t)EXTRA * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (extra == MAP_FAILED) { perror("mmap"); return 2; }
+      for (int p = 0; p < EXTRA; p++) fill(extra + (size_t)p * PAGE / 8, p + 100000, 0);
+      reshaped_after = done;
+      printf("RESHAPED\n");
       fflush(stdout);
     }
   }
   int bad = 0;
-  for (int p = 0; p < PAGES && !bad; p++) {
+  for (int p = 0; p < pages && !bad; p++) {
     int last = 0;  // the last round that rewrote page p
     for (int r = 1; r <= done; r++)
       if (p % 97 == r % 97) last = r;
+    // A dropped page reads as zero until a later round writes it again.
+    int zero = reshaped_after >= 0 && p < DROPPED && last <= reshaped_after;
     uint64_t *q = buf + (size_t)p * PAGE / 8;
     for (int i = 0; i < PAGE / 8; i++) {
-      if (q[i] != word(p, last, i)) {
-        st_fail("page %d word %d: round %d's value expected", p, i, last);
+      if (q[i] != (zero ? 0 : word(p, last, i))) {
+        st_fail("page %d word %d: %s expected", p, i, zero ? "zero" : "the last round's value");
+        bad = 1;
+        break;
+      }
+    }
+  }
+  for (int p = 0; extra != NULL && p < EXTRA && !bad; p++) {
+    uint64_t *q = extra + (size_t)p * PAGE / 8;
+    for (int i = 0; i < PAGE / 8; i++) {
+      if (q[i] != word(p + 100000, 0, i)) {
+        st_fail("new area page %d differs", p);
         bad = 1;
         break;
       }
