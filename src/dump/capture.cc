@@ -155,37 +155,88 @@ Result<std::string> default_name(const store::Store& store, pid_t pid) {
   return comm;
 }
 
-Result<CaptureResult> capture(pid_t pid, store::Store& store, const CaptureOptions& options) {
-  FROST_TRY(proc::check_seizable(pid));
-  FROST_TRY(fds::check_fds(pid));
-  CaptureResult result;
-  result.pid = pid;
-  if (options.name.empty()) {
-    FROST_ASSIGN(result.name, default_name(store, pid));
-  } else {
-    result.name = options.name;
+namespace {
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// A force snapshot's first stop, for a process that has no tracker yet: the
+// userfaultfd is made by a remote call, which needs the process held.
+Status arm_tracker(pid_t pid, std::unique_ptr<DirtyTracker>* tracker, double* stopped_ms) {
+  Clock::time_point t = Clock::now();
+  FROST_ASSIGN(proc::SeizedProcess seized, proc::SeizedProcess::seize(pid));
+  Result<std::unique_ptr<DirtyTracker>> made = DirtyTracker::create(pid, pid);
+  FROST_TRY(seized.resume());
+  *stopped_ms += ms_since(t);
+  if (!made.ok()) return made.error();
+  *tracker = std::move(*made);
+  return Status::Ok();
+}
+
+// Rounds while the process runs: each copies what was written during the
+// one before. They stop when the set no longer shrinks by half, or is small
+// enough that the stopped round will be short anyway.
+Status precopy_rounds(pid_t pid, store::SnapshotWriter& writer, DirtyTracker& tracker,
+                      std::vector<image::MemoryAreaImage>* seen, CaptureResult* result) {
+  constexpr int kMaxRounds = 4;
+  constexpr uint64_t kSmallEnough = 256;
+  uint64_t last = UINT64_MAX;
+  for (int round = 0; round < kMaxRounds; ++round) {
+    MemoryDumpStats stats;
+    FROST_ASSIGN(std::vector<image::MemoryAreaImage> areas, precopy_memory(pid, writer, tracker, &stats));
+    for (image::MemoryAreaImage& a : areas) seen->push_back(std::move(a));
+    result->precopy_rounds++;
+    result->precopy_pages += stats.pages;
+    if (stats.pages <= kSmallEnough || stats.pages * 2 > last) break;
+    last = stats.pages;
+  }
+  return Status::Ok();
+}
+
+Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const CaptureOptions& options,
+                                      CaptureResult result) {
+  Clock::time_point t0 = Clock::now();
+  const bool precopy = options.precopy && options.tracker != nullptr;
+  if (options.tracker != nullptr && *options.tracker != nullptr && (*options.tracker)->pid() != pid) {
+    options.tracker->reset();  // another process's (the PID was reused)
+  }
+  Tracking tracking;
+  std::optional<image::ProcessImage> parent;
+  if (options.tracker != nullptr) {
+    FROST_ASSIGN(parent, tracked_parent(store, options.tracker, pid));
+  }
+  if (precopy && !parent) {
+    // Rounds on a tracker without a base would copy only what it saw
+    // written: start from a fresh one, which copies every area whole.
+    options.tracker->reset();
+    FROST_TRY(arm_tracker(pid, options.tracker, &result.stopped_ms));
+  }
+  std::optional<store::SnapshotId> base;
+  if (parent) base = (*options.tracker)->base();
+  FROST_ASSIGN(std::unique_ptr<store::SnapshotWriter> writer, store.begin_snapshot(result.name, base));
+
+  // What the last round must undo when areas vanish: the base's pages and
+  // those copied by the rounds made while the process ran.
+  std::vector<image::MemoryAreaImage> copied;
+  if (precopy) {
+    FROST_TRY(precopy_rounds(pid, *writer, **options.tracker, &copied, &result));
+    if (!parent) parent.emplace();
+    for (image::MemoryAreaImage& a : copied) parent->areas.push_back(std::move(a));
   }
 
-  Clock::time_point t0 = Clock::now();
+  Clock::time_point stop = Clock::now();
   FROST_ASSIGN(proc::SeizedProcess seized, proc::SeizedProcess::seize(pid));
   if (seized.job_control_stopped()) {
     // Its stop would be lost: a melted process runs. Refuse rather than surprise.
     return Error(ErrorKind::kUnsupported, fmt::format("process {} is stopped by job control (SIGSTOP); continue it first", pid));
   }
   result.threads = int(seized.threads().size());
-  Tracking tracking;
-  std::optional<image::ProcessImage> parent;
   if (options.tracker != nullptr) {
-    FROST_ASSIGN(parent, tracked_parent(store, options.tracker, pid));
     if (*options.tracker == nullptr) {
       FROST_ASSIGN(*options.tracker, DirtyTracker::create(pid, pid));
     }
     tracking.tracker = options.tracker->get();
     if (parent) tracking.parent = &*parent;
   }
-  std::optional<store::SnapshotId> base;
-  if (tracking.parent != nullptr) base = tracking.tracker->base();
-  FROST_ASSIGN(std::unique_ptr<store::SnapshotWriter> writer, store.begin_snapshot(result.name, base));
   MemoryDumpStats stats;
   FROST_ASSIGN(image::ProcessImage img, capture_image(seized, *writer, options.progress, &stats, tracking));
   FROST_TRY(writer->put_meta(image::encode(img)));
@@ -200,11 +251,30 @@ Result<CaptureResult> capture(pid_t pid, store::Store& store, const CaptureOptio
   } else {
     FROST_TRY(seized.resume());
   }
-  result.stopped_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  result.stopped_ms += ms_since(stop);
   FROST_ASSIGN(store::SnapshotInfo info, store.info(result.snapshot));
-  result.pages = stats.pages;
+  result.pages = stats.pages + result.precopy_pages;
   result.bytes_stored = info.bytes_written;
   return result;
+}
+
+}  // namespace
+
+Result<CaptureResult> capture(pid_t pid, store::Store& store, const CaptureOptions& options) {
+  FROST_TRY(proc::check_seizable(pid));
+  FROST_TRY(fds::check_fds(pid));
+  CaptureResult result;
+  result.pid = pid;
+  if (options.name.empty()) {
+    FROST_ASSIGN(result.name, default_name(store, pid));
+  } else {
+    result.name = options.name;
+  }
+  Result<CaptureResult> done = capture_checked(pid, store, options, std::move(result));
+  // The tracker's written set may be consumed by a capture that did not
+  // commit: only a full copy is safe next.
+  if (!done.ok() && options.tracker != nullptr) options.tracker->reset();
+  return done;
 }
 
 }  // namespace frost::dump

@@ -6,7 +6,8 @@
 //   freeze: SIGKILL the process;  snapshot: let it run on
 //
 // Any failure before the commit leaves the process running as it was and the
-// store without the snapshot.
+// store without the snapshot (and drops the dirty tracker, whose written set
+// may have been consumed: the next capture is full).
 #pragma once
 
 #include <sys/types.h>
@@ -36,6 +37,10 @@ struct CaptureOptions {
   // when to one whose base snapshot is still in the store, the capture is
   // incremental: only pages written since that snapshot are copied.
   std::unique_ptr<DirtyTracker>* tracker = nullptr;
+  // A force snapshot: with a tracker, copy while the process runs (the
+  // written set, re-armed, again while it shrinks), then stop it only for
+  // the last round. Without a tracker this is ignored.
+  bool precopy = false;
 };
 
 struct CaptureResult {
@@ -46,7 +51,9 @@ struct CaptureResult {
   uint64_t pages = 0;
   uint64_t bytes_stored = 0;  // bytes the snapshot added to the store
   double seconds = 0;         // from the first stop to the commit
-  double stopped_ms = 0;      // how long the process was held
+  double stopped_ms = 0;      // how long the process was held (all stops)
+  int precopy_rounds = 0;     // rounds made while it ran
+  uint64_t precopy_pages = 0; // pages copied in them
   store::SnapshotId parent = 0;  // the base of an incremental capture, else 0
 };
 

@@ -301,22 +301,56 @@ Result<std::vector<Run>> written_runs(DirtyTracker& tracker, const Plan& p) {
   return runs;
 }
 
+Result<std::vector<Plan>> plan_areas(pid_t pid, uint64_t* total) {
+  FROST_ASSIGN(std::vector<proc::MemoryArea> areas, proc::read_smaps(pid));
+  Planner planner;
+  std::vector<Plan> plans;
+  for (const proc::MemoryArea& a : areas) {
+    FROST_ASSIGN(std::optional<Plan> p, planner.plan(a));
+    if (!p) continue;
+    if (p->copy == Copy::kAll) *total += a.size();
+    else if (p->copy != Copy::kNothing) *total += a.rss + a.swap;
+    plans.push_back(std::move(*p));
+  }
+  return plans;
+}
+
+std::vector<image::MemoryAreaImage> areas_of(std::vector<Plan>& plans) {
+  std::vector<image::MemoryAreaImage> out;
+  out.reserve(plans.size());
+  for (Plan& p : plans) out.push_back(std::move(p.area));
+  return out;
+}
+
 }  // namespace
+
+Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::SnapshotWriter& writer,
+                                                           DirtyTracker& tracker, MemoryDumpStats* stats) {
+  uint64_t total = 0;
+  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total));
+  FROST_ASSIGN(proc::Pagemap pagemap, proc::Pagemap::open(pid));
+  Copier copier(pid, writer, ProgressFn(), total, stats);
+  for (const Plan& p : plans) {
+    if (p.copy == Copy::kNothing || p.copy == Copy::kObject) continue;
+    std::vector<Run> runs;
+    if (tracker.tracks(p.live)) {
+      FROST_ASSIGN(runs, written_runs(tracker, p));
+    } else {
+      // Armed before the copy: a write during it marks the page for the next round.
+      FROST_TRY(tracker.track(p.live));
+      FROST_ASSIGN(runs, private_runs(pagemap, p));
+    }
+    for (const Run& r : runs) FROST_TRY(copier.add(r));
+  }
+  FROST_TRY(copier.finish());
+  return areas_of(plans);
+}
 
 Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::SnapshotWriter& writer,
                                                         const ProgressFn& progress,
                                                         MemoryDumpStats* stats, Tracking tracking) {
-  FROST_ASSIGN(std::vector<proc::MemoryArea> areas, proc::read_smaps(pid));
-  Planner planner;
-  std::vector<Plan> plans;
   uint64_t total = 0;
-  for (const proc::MemoryArea& a : areas) {
-    FROST_ASSIGN(std::optional<Plan> p, planner.plan(a));
-    if (!p) continue;
-    if (p->copy == Copy::kAll) total += a.size();
-    else if (p->copy != Copy::kNothing) total += a.rss + a.swap;
-    plans.push_back(std::move(*p));
-  }
+  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total));
   const bool incremental = tracking.tracker != nullptr && tracking.parent != nullptr;
   if (incremental) FROST_TRY(remove_vanished(*tracking.parent, plans, writer));
 
@@ -347,10 +381,7 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
       FROST_TRY(tracking.tracker->track(p.live));
     }
   }
-  std::vector<image::MemoryAreaImage> out;
-  out.reserve(plans.size());
-  for (Plan& p : plans) out.push_back(std::move(p.area));
-  return out;
+  return areas_of(plans);
 }
 
 }  // namespace frost::dump

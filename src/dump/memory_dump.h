@@ -38,4 +38,13 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
                                                         MemoryDumpStats* stats,
                                                         Tracking tracking = {});
 
+// One pre-copy round of a force snapshot, made while the process runs: an
+// area the tracker tracks gives the pages written since the last round (or
+// capture); any other private area is registered first and then copied
+// whole, so a write racing the copy is seen by the next round. Shared
+// objects are left to the final, stopped round. Returns the areas it looked
+// at, for the final round to remove the pages of those that vanish.
+Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::SnapshotWriter& writer,
+                                                           DirtyTracker& tracker, MemoryDumpStats* stats);
+
 }  // namespace frost::dump

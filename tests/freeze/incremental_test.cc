@@ -113,5 +113,48 @@ TEST_F(Incremental, FollowsUnmapRemapAndDontneed) {
   melt_and_check(frozen->snapshot);
 }
 
+// Force snapshots copy while the process runs and stop it only for the last
+// round: the first one arms a tracker and copies everything in a round, the
+// next ones only what was written, and a reshaped address space between
+// rounds still melts whole.
+TEST_F(Incremental, PrecopyRoundsThenShortStop) {
+  opt.precopy = true;
+  auto first = capture();
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  EXPECT_EQ(first->parent, 0u);
+  EXPECT_GE(first->precopy_rounds, 1);
+  EXPECT_GE(first->precopy_pages, 4096u);
+  EXPECT_TRUE(running_untouched(p->pid()));
+
+  ask(SIGUSR2, "WROTE 1");
+  auto second = capture();
+  ASSERT_TRUE(second.ok()) << second.error().to_string();
+  EXPECT_EQ(second->parent, first->snapshot);
+  EXPECT_LT(second->pages, 200u);
+
+  ask(SIGWINCH, "RESHAPED");
+  ask(SIGUSR2, "WROTE 2");
+  opt.mode = dump::CaptureMode::kFreeze;
+  auto frozen = capture();
+  ASSERT_TRUE(frozen.ok()) << frozen.error().to_string();
+  EXPECT_EQ(frozen->parent, second->snapshot);
+  p->reap_frozen();
+  melt_and_check(frozen->snapshot);
+}
+
+// A capture that fails drops the tracker: its written set may be used up.
+TEST_F(Incremental, FailedCaptureDropsTheTracker) {
+  ASSERT_TRUE(capture().ok());
+  ASSERT_NE(tracker, nullptr);
+  store::StoreOptions ro;
+  ro.read_only = true;
+  auto reader = store::Store::open((home.path() / "store").string(), ro);
+  ASSERT_TRUE(reader.ok()) << reader.error().to_string();
+  auto failed = dump::capture(p->pid(), **reader, opt);  // a read-only store takes no snapshot
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(tracker, nullptr);
+  EXPECT_TRUE(running_untouched(p->pid()));
+}
+
 }  // namespace
 }  // namespace frost::testing
