@@ -172,6 +172,15 @@ Status arm_tracker(pid_t pid, std::unique_ptr<DirtyTracker>* tracker, double* st
   return Status::Ok();
 }
 
+// A tracker for a seized process, or none (and why) when this kernel cannot
+// track writes: then every capture is a full copy.
+Result<std::unique_ptr<DirtyTracker>> tracker_or_reason(pid_t pid, std::string* reason) {
+  Result<std::unique_ptr<DirtyTracker>> made = DirtyTracker::create(pid, pid);
+  if (made.ok() || made.error().kind() != ErrorKind::kUnsupported) return made;
+  *reason = made.error().to_string();
+  return std::unique_ptr<DirtyTracker>();
+}
+
 // Rounds while the process runs: each copies what was written during the
 // one before. They stop when the set no longer shrinks by half, or is small
 // enough that the stopped round will be short anyway.
@@ -204,11 +213,17 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   if (options.tracker != nullptr) {
     FROST_ASSIGN(parent, tracked_parent(store, options.tracker, pid));
   }
+  bool precopy_now = precopy;
   if (precopy && !parent) {
     // Rounds on a tracker without a base would copy only what it saw
     // written: start from a fresh one, which copies every area whole.
     options.tracker->reset();
-    FROST_TRY(arm_tracker(pid, options.tracker, &result.stopped_ms));
+    Status armed = arm_tracker(pid, options.tracker, &result.stopped_ms);
+    if (!armed.ok() && armed.error().kind() != ErrorKind::kUnsupported) return armed.error();
+    if (!armed.ok()) {
+      result.full_copy_reason = armed.error().to_string();
+      precopy_now = false;
+    }
   }
   std::optional<store::SnapshotId> base;
   if (parent) base = (*options.tracker)->base();
@@ -217,7 +232,7 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   // What the last round must undo when areas vanish: the base's pages and
   // those copied by the rounds made while the process ran.
   std::vector<image::MemoryAreaImage> copied;
-  if (precopy) {
+  if (precopy_now) {
     FROST_TRY(precopy_rounds(pid, *writer, **options.tracker, &copied, &result));
     if (!parent) parent.emplace();
     for (image::MemoryAreaImage& a : copied) parent->areas.push_back(std::move(a));
@@ -230,12 +245,12 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
     return Error(ErrorKind::kUnsupported, fmt::format("process {} is stopped by job control (SIGSTOP); continue it first", pid));
   }
   result.threads = int(seized.threads().size());
-  if (options.tracker != nullptr) {
+  if (options.tracker != nullptr && result.full_copy_reason.empty()) {
     if (*options.tracker == nullptr) {
-      FROST_ASSIGN(*options.tracker, DirtyTracker::create(pid, pid));
+      FROST_ASSIGN(*options.tracker, tracker_or_reason(pid, &result.full_copy_reason));
     }
     tracking.tracker = options.tracker->get();
-    if (parent) tracking.parent = &*parent;
+    if (parent && tracking.tracker != nullptr) tracking.parent = &*parent;
   }
   MemoryDumpStats stats;
   FROST_ASSIGN(image::ProcessImage img, capture_image(seized, *writer, options.progress, &stats, tracking));

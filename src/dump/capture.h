@@ -54,6 +54,9 @@ struct CaptureResult {
   double stopped_ms = 0;      // how long the process was held (all stops)
   int precopy_rounds = 0;     // rounds made while it ran
   uint64_t precopy_pages = 0; // pages copied in them
+  // Set when a tracker was asked for but the kernel cannot track writes
+  // (no async write-protect or PAGEMAP_SCAN): the capture copied everything.
+  std::string full_copy_reason;
   store::SnapshotId parent = 0;  // the base of an incremental capture, else 0
 };
 
