@@ -44,6 +44,7 @@ crash-long: build
 bench: build
 	./$(BUILD)/store_bench
 	./$(BUILD)/freeze_bench
+	./$(BUILD)/persist_bench
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -4,9 +4,12 @@
 #include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +36,33 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string size_name(uint64_t b) {
+  if (b >= kGiB && b % kGiB == 0) return fmt::format("{} GiB", b / kGiB);
+  return fmt::format("{} MiB", b / kMiB);
+}
+
+std::string short_name(uint64_t b) {
+  if (b >= kGiB && b % kGiB == 0) return fmt::format("{}G", b / kGiB);
+  return fmt::format("{}M", b / kMiB);
+}
+
+std::optional<uint64_t> parse_bytes(const std::string& s) {
+  if (s.empty() || !std::isdigit(static_cast<unsigned char>(s[0]))) return std::nullopt;
+  size_t pos = 0;
+  uint64_t v = 0;
+  try {
+    v = std::stoull(s, &pos);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::string unit = s.substr(pos);
+  for (char& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
+  if (unit == "K" || unit == "KIB") return v << 10;
+  if (unit.empty() || unit == "M" || unit == "MIB") return v * kMiB;
+  if (unit == "G" || unit == "GIB") return v * kGiB;
+  return std::nullopt;
 }
 
 // --- failing ------------------------------------------------------------------------
@@ -170,6 +200,85 @@ void print_machine(int argc, char** argv, const std::string& memory, const std::
   fmt::print("memory       {}\n", memory);
   fmt::print("directory    {} : {}, {:.1f} GiB free\n", scratch, filesystem_of(scratch),
              double(free_bytes(scratch)) / kGiB);
+}
+
+uint64_t meminfo_bytes(const std::string& key) {
+  std::string line = first_line_with("/proc/meminfo", key + ":");
+  if (line.empty()) return 0;
+  return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10) * 1024;
+}
+
+bool may_melt() {
+  if (::geteuid() == 0) return true;
+  std::string line = first_line_with("/proc/self/status", "CapEff:");
+  if (line.empty()) return false;
+  uint64_t caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+  bool restore = caps & ((1ull << 40) | (1ull << 21));  // CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN
+  bool ptrace = caps & (1ull << 19);                    // CAP_SYS_PTRACE
+  return restore && ptrace;
+}
+
+// --- child processes, by PID -------------------------------------------------------------
+
+namespace {
+constexpr int kMaxTracked = 8;
+std::atomic<pid_t> g_tracked[kMaxTracked];
+}  // namespace
+
+void track(pid_t pid) {
+  for (auto& slot : g_tracked) {
+    pid_t none = 0;
+    if (slot.compare_exchange_strong(none, pid)) return;
+  }
+  fail(fmt::format("more than {} children to track (pid {})", kMaxTracked, pid));
+}
+
+void untrack(pid_t pid) {
+  for (auto& slot : g_tracked) {
+    pid_t p = pid;
+    slot.compare_exchange_strong(p, 0);
+  }
+}
+
+void kill_tracked() {
+  for (auto& slot : g_tracked) {
+    pid_t p = slot.exchange(0);
+    if (p <= 0) continue;
+    ::kill(p, SIGKILL);
+    while (::waitpid(p, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+std::optional<int> reap(pid_t pid) {
+  int status = 0;
+  pid_t r;
+  while ((r = ::waitpid(pid, &status, __WALL)) < 0 && errno == EINTR) {
+  }
+  untrack(pid);
+  if (r < 0) {
+    if (errno == ECHILD) return std::nullopt;
+    fail(fmt::format("waitpid {}: {}", pid, std::strerror(errno)));
+  }
+  return status;
+}
+
+double kill_and_reap(pid_t pid, const std::string& what) {
+  int status = 0;
+  pid_t r = ::waitpid(pid, &status, __WALL | WNOHANG);
+  if (r == pid) {
+    untrack(pid);
+    fail(fmt::format("{} (pid {}) died by itself: {}", what, pid,
+                     WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
+                                         : fmt::format("exit {}", WEXITSTATUS(status))));
+  }
+  auto t0 = Clock::now();
+  ::kill(pid, SIGKILL);
+  auto st = reap(pid);
+  double s = seconds_since(t0);
+  if (st && !(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL))
+    fail(fmt::format("{} (pid {}) ended other than by our SIGKILL (status {:#x})", what, pid, *st));
+  return s;
 }
 
 // --- the table ------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-// What store_bench and freeze_bench both need: timing, the scratch directory
-// and cleanup on exit, failing with the program's name, the command line's
-// common flags, the machine description at the head of a report, and the
-// results table with its ratio rows.
+// What the benchmarks (store_bench, freeze_bench, persist_bench) share: timing,
+// the scratch directory and cleanup on exit, failing with the program's name,
+// the command line's common flags, the machine description at the head of a
+// report, child processes tracked by PID, and the results table with its
+// ratio rows.
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <cmath>
@@ -26,6 +29,13 @@ double seconds_since(Clock::time_point t0);
 double cpu_seconds();
 
 double median(std::vector<double> v);
+
+// "64 MiB", "4 GiB".
+std::string size_name(uint64_t bytes);
+// "64M", "4G".
+std::string short_name(uint64_t bytes);
+// "64", "64M", "64MiB", "4G", "512K" (no unit: MiB); nullopt when not a size.
+std::optional<uint64_t> parse_bytes(const std::string& s);
 
 // --- failing ------------------------------------------------------------------------
 
@@ -92,6 +102,29 @@ std::string filesystem_of(const std::string& path);
 // The head of a report: program and date, command line, machine, memory (as
 // given) and the scratch directory's file system and free space.
 void print_machine(int argc, char** argv, const std::string& memory, const std::string& scratch);
+
+// Bytes of a /proc/meminfo field ("MemAvailable"), 0 when unknown.
+uint64_t meminfo_bytes(const std::string& key);
+
+// Root, or CAP_CHECKPOINT_RESTORE (clone3 set_tid) with CAP_SYS_PTRACE: what a melt needs.
+bool may_melt();
+
+// --- child processes, by PID -------------------------------------------------------------
+
+// Children that cleanup must end: up to 8 at a time.
+void track(pid_t pid);
+void untrack(pid_t pid);
+// SIGKILLs and reaps every tracked child. Async-signal-safe: kill and waitpid only.
+void kill_tracked();
+
+// Reaps pid (and untracks it); its status, or nullopt when a tracer that is
+// also its parent reaped it already (capture() does, waiting for a frozen
+// process to die).
+std::optional<int> reap(pid_t pid);
+
+// Kills a child that must still be alive (it did not crash), then reaps it;
+// returns the seconds from SIGKILL to reaped (the kernel freeing its memory).
+double kill_and_reap(pid_t pid, const std::string& what);
 
 // --- the table ------------------------------------------------------------------------
 

@@ -67,16 +67,6 @@ constexpr uint64_t kChunk = 1 * kMiB;       // one process_vm_* call of the limi
 constexpr uint64_t kBufferBytes = 8 * kMiB;  // as the dumper's and the melt's batch buffers
 constexpr int kSkipped = 77;                 // ctest SKIP_RETURN_CODE
 
-std::string size_name(uint64_t b) {
-  if (b >= kGiB && b % kGiB == 0) return fmt::format("{} GiB", b / kGiB);
-  return fmt::format("{} MiB", b / kMiB);
-}
-
-std::string short_name(uint64_t b) {
-  if (b >= kGiB && b % kGiB == 0) return fmt::format("{}G", b / kGiB);
-  return fmt::format("{}M", b / kMiB);
-}
-
 // --- options -------------------------------------------------------------------------
 
 // reps 0 (not given): 5 for sizes under 1 GiB, else 3.
@@ -101,12 +91,7 @@ struct Options : CommonOptions {
 }
 
 uint64_t parse_size(const std::string& s) {
-  size_t pos = 0;
-  uint64_t v = std::stoull(s, &pos);
-  std::string unit = s.substr(pos);
-  for (char& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
-  if (unit.empty() || unit == "M" || unit == "MIB") return v * kMiB;
-  if (unit == "G" || unit == "GIB") return v * kGiB;
+  if (auto v = parse_bytes(s)) return *v;
   usage(2);
 }
 
@@ -144,46 +129,12 @@ Options parse_options(int argc, char** argv) {
 
 // --- cleanup: the scratch directory and every child, by PID ---------------------------
 
-constexpr int kMaxTracked = 8;
-std::atomic<pid_t> g_tracked[kMaxTracked];
-
-void track(pid_t pid) {
-  for (auto& slot : g_tracked) {
-    pid_t none = 0;
-    if (slot.compare_exchange_strong(none, pid)) return;
-  }
-}
-
-void untrack(pid_t pid) {
-  for (auto& slot : g_tracked) {
-    pid_t p = pid;
-    slot.compare_exchange_strong(p, 0);
-  }
-}
-
-// Async-signal-safe: kill and waitpid only.
-void kill_tracked() {
-  for (auto& slot : g_tracked) {
-    pid_t p = slot.exchange(0);
-    if (p <= 0) continue;
-    ::kill(p, SIGKILL);
-    while (::waitpid(p, nullptr, __WALL) < 0 && errno == EINTR) {
-    }
-  }
-}
-
 void cleanup() {
   kill_tracked();
   remove_scratch();
 }
 
 // --- the machine -----------------------------------------------------------------------
-
-uint64_t meminfo_bytes(const std::string& key) {
-  std::string line = first_line_with("/proc/meminfo", key + ":");
-  if (line.empty()) return 0;
-  return std::strtoull(line.c_str() + key.size() + 1, nullptr, 10) * 1024;
-}
 
 void print_machine(const Options& o, const std::string& scratch, int argc, char** argv) {
   std::string thp;
@@ -203,17 +154,6 @@ void print_machine(const Options& o, const std::string& scratch, int argc, char*
   fmt::print("sizes        {}; {} repetitions{}{}\n\n", sizes,
              o.reps ? std::to_string(o.reps) : "5 (under 1 GiB) or 3", o.quick ? ", --quick" : "",
              o.cold ? ", --cold (store file evicted before reads)" : "");
-}
-
-// Root, or CAP_CHECKPOINT_RESTORE (clone3 set_tid) with CAP_SYS_PTRACE.
-bool may_melt() {
-  if (::geteuid() == 0) return true;
-  std::string line = first_line_with("/proc/self/status", "CapEff:");
-  if (line.empty()) return false;
-  uint64_t caps = std::strtoull(line.c_str() + 7, nullptr, 16);
-  bool restore = caps & ((1ull << 40) | (1ull << 21));  // CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN
-  bool ptrace = caps & (1ull << 19);                    // CAP_SYS_PTRACE
-  return restore && ptrace;
 }
 
 // --- buffers and the pattern ------------------------------------------------------------
@@ -348,41 +288,6 @@ Child spawn_child(uint64_t bytes, uint64_t seed, bool fill) {
   if (n != ssize_t(sizeof r) || r.err != 0)
     fail(fmt::format("child {} did not get ready: {}", pid, r.err > 0 ? std::strerror(r.err) : "it died"));
   return Child{pid, r.addr, seconds_since(t0)};
-}
-
-// Reaps pid; a tracer that is also the parent may have reaped it already
-// (capture() does, waiting for the frozen process to die): ECHILD is fine.
-std::optional<int> reap(pid_t pid) {
-  int status = 0;
-  pid_t r;
-  while ((r = ::waitpid(pid, &status, __WALL)) < 0 && errno == EINTR) {
-  }
-  untrack(pid);
-  if (r < 0) {
-    if (errno == ECHILD) return std::nullopt;
-    fail(fmt::format("waitpid {}: {}", pid, std::strerror(errno)));
-  }
-  return status;
-}
-
-// Kills a child that must still be alive (it did not crash), then reaps it;
-// returns the seconds from SIGKILL to reaped (the kernel freeing its memory).
-double kill_and_reap(pid_t pid, const std::string& what) {
-  int status = 0;
-  pid_t r = ::waitpid(pid, &status, __WALL | WNOHANG);
-  if (r == pid) {
-    untrack(pid);
-    fail(fmt::format("{} (pid {}) died by itself: {}", what, pid,
-                     WIFSIGNALED(status) ? fmt::format("signal {}", WTERMSIG(status))
-                                         : fmt::format("exit {}", WEXITSTATUS(status))));
-  }
-  auto t0 = Clock::now();
-  ::kill(pid, SIGKILL);
-  auto st = reap(pid);
-  double s = seconds_since(t0);
-  if (st && !(WIFSIGNALED(*st) && WTERMSIG(*st) == SIGKILL))
-    fail(fmt::format("{} (pid {}) ended other than by our SIGKILL (status {:#x})", what, pid, *st));
-  return s;
 }
 
 // --- limits -----------------------------------------------------------------------------------
