@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libxxhash-dev liblz4-dev libzstd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libfmt-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev
   clang libclang-rt-dev   # libFuzzer + sanitizers for the store fuzz target
   python3 sqlite3 tmux    # real programs the freeze/melt acceptance tests run
 )

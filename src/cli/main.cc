@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/exit_code.h"
+#include "cli/persist_commands.h"
 #include "cli/process_commands.h"
 #include "cli/store_commands.h"
 
@@ -14,6 +15,13 @@ void register_commands(frost::cli::CommandSet& set) {
   frost::cli::add_snapshot_command(set);
   frost::cli::add_melt_command(set);
   frost::cli::add_rm_command(set);
+  frost::cli::add_run_command(set);
+  frost::cli::add_persist_command(set);
+  frost::cli::add_unpersist_command(set);
+  frost::cli::add_log_command(set);
+  frost::cli::add_recover_command(set);
+  frost::cli::add_hibernate_command(set);
+  frost::cli::add_resume_command(set);
   frost::cli::add_ls_command(set);
   frost::cli::add_stats_command(set);
   frost::cli::add_fsck_command(set);

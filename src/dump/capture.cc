@@ -255,6 +255,13 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   MemoryDumpStats stats;
   FROST_ASSIGN(image::ProcessImage img, capture_image(seized, *writer, options.progress, &stats, tracking));
   FROST_TRY(writer->put_meta(image::encode(img)));
+  if (options.mode == CaptureMode::kSnapshot) {
+    // Everything is copied out: the process need not wait for the sync. A
+    // commit that fails now drops the tracker (capture()), so nothing the
+    // process writes from here on can be lost to the next snapshot.
+    FROST_TRY(seized.resume());
+    result.stopped_ms += ms_since(stop);
+  }
   FROST_ASSIGN(result.snapshot, writer->commit());
   result.parent = base.value_or(0);
   if (tracking.tracker != nullptr) tracking.tracker->set_base(result.snapshot);
@@ -263,10 +270,8 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
     // The image of a frozen process is all there is of it: keep it past retention.
     FROST_TRY(store.pin(result.snapshot));
     FROST_TRY(seized.kill());
-  } else {
-    FROST_TRY(seized.resume());
+    result.stopped_ms += ms_since(stop);
   }
-  result.stopped_ms += ms_since(stop);
   FROST_ASSIGN(store::SnapshotInfo info, store.info(result.snapshot));
   result.pages = stats.pages + result.precopy_pages;
   result.bytes_stored = info.bytes_written;
