@@ -1,11 +1,13 @@
 #include "cli/process_commands.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -14,6 +16,7 @@
 #include "cli/exit_code.h"
 #include "cli/json_writer.h"
 #include "cli/progress_line.h"
+#include "common/unique_fd.h"
 #include "dump/capture.h"
 #include "image/image_codec.h"
 #include "restore/melt.h"
@@ -94,6 +97,7 @@ struct MeltArgs {
   std::string name;
   uint64_t snapshot = 0;
   bool shell_job = false;
+  bool eager = false;
 };
 
 // A shell job runs in the foreground of frost's terminal until it ends; then
@@ -110,11 +114,168 @@ int wait_shell_job(pid_t pid, const std::optional<struct termios>& modes) {
   return kExitFailure;
 }
 
-Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
+// What a melt printed, whichever process made it.
+struct MeltReport {
+  pid_t pid = 0;
+  uint64_t snapshot = 0;
+  int threads = 0;
+  uint64_t pages = 0;
+  uint64_t pending = 0;  // lazy: pages the page server still brings in
+  double seconds = 0;
+  pid_t pager_pid = 0;   // lazy: the process serving them
+};
+
+MeltReport report_of(const restore::MeltResult& r) {
+  return {r.pid, r.snapshot, r.threads, r.pages, r.pager ? r.pager->pages_pending() : 0, r.seconds, 0};
+}
+
+void print_melt(const Context& ctx, const MeltArgs& args, const MeltReport& r, bool lazy) {
+  if (ctx.json) {
+    JsonWriter j;
+    j.begin_object()
+        .field("name", args.name)
+        .field("pid", int64_t(r.pid))
+        .field("snapshot", r.snapshot)
+        .field("threads", int64_t(r.threads))
+        .field("pages", r.pages)
+        .field("seconds", r.seconds)
+        .field("lazy", lazy);
+    if (lazy) j.field("pages_pending", r.pending).field("pager_pid", int64_t(r.pager_pid));
+    j.end_object();
+    fmt::print("{}\n", j.str());
+  } else if (!args.shell_job) {
+    fmt::print("melted {}: pid {}, snapshot {}, {} thread{}, {} pages, {:.1f} ms", args.name, r.pid, r.snapshot,
+               r.threads, r.threads == 1 ? "" : "s", r.pages, r.seconds * 1000);
+    if (lazy && r.pending > 0) {
+      fmt::print("; running, {} pages ({}) being paged in by pid {}", r.pending, human_bytes(r.pending * 4096),
+                 r.pager_pid);
+    }
+    fmt::print("\n");
+  }
+  std::fflush(stdout);
+}
+
+// A melted image is a snapshot like any other again: retention may trim it.
+void unpin_melted(const Context& ctx, std::unique_ptr<store::Store>& store, store::SnapshotId id) {
+  store.reset();
+  if (auto writable = ctx.open_store(StoreAccess::kWrite); writable.ok()) (void)(*writable)->unpin(id);
+}
+
+Result<restore::MeltResult> melt_from_store(const Context& ctx, const MeltArgs& args, restore::MeltOptions options,
+                                            std::unique_ptr<store::Store>* store) {
   // Read-only: a melt that fails, even on a damaged store, changes nothing.
-  FROST_ASSIGN(auto store, ctx.open_store(StoreAccess::kRead));
-  restore::MeltOptions options;
+  FROST_ASSIGN(*store, ctx.open_store(StoreAccess::kRead));
   if (args.snapshot != 0) options.snapshot = args.snapshot;
+  return restore::melt(**store, args.name, options);
+}
+
+// --- the background page server of a lazy melt ---
+
+// The page server's first words to the CLI, through a pipe: the melt's
+// result or its error.
+struct MeltMessage {
+  int32_t ok = 0;
+  int32_t kind = 0, err = 0;
+  pid_t pid = 0;
+  int32_t threads = 0;
+  uint64_t snapshot = 0, pages = 0, pending = 0;
+  double seconds = 0;
+  char message[2048] = {};
+};
+
+void send_message(int fd, const MeltMessage& m) {
+  const char* p = reinterpret_cast<const char*>(&m);
+  size_t left = sizeof m;
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    p += n;
+    left -= size_t(n);
+  }
+}
+
+Result<MeltMessage> receive_message(int fd) {
+  MeltMessage m;
+  char* p = reinterpret_cast<char*>(&m);
+  size_t got = 0;
+  while (got < sizeof m) {
+    ssize_t n = ::read(fd, p + got, sizeof m - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error::io("the page server ended before it reported the melt", EIO);
+    got += size_t(n);
+  }
+  m.message[sizeof m.message - 1] = 0;
+  return m;
+}
+
+// The page server's whole life: melt, report, serve, let go. Its thread
+// made the process, which dies with it (see lazy/page_server.h).
+[[noreturn]] void page_server_main(const Context& ctx, const MeltArgs& args, int report_fd) {
+  ::setsid();
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    ::dup2(null, STDIN_FILENO);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+  }
+  ::signal(SIGPIPE, SIG_IGN);  // the CLI may be gone; the report is then lost, not the process
+  restore::MeltOptions options;
+  options.lazy = true;
+  std::unique_ptr<store::Store> store;
+  Result<restore::MeltResult> r = melt_from_store(ctx, args, options, &store);
+  MeltMessage m;
+  if (!r.ok()) {
+    m.kind = int32_t(r.error().kind());
+    m.err = r.error().err();
+    std::snprintf(m.message, sizeof m.message, "%s", r.error().message().c_str());
+    send_message(report_fd, m);
+    ::_exit(kExitFailure);
+  }
+  m.ok = 1;
+  m.pid = r->pid;
+  m.threads = r->threads;
+  m.snapshot = r->snapshot;
+  m.pages = r->pages;
+  m.pending = r->pager ? r->pager->pages_pending() : 0;
+  m.seconds = r->seconds;
+  send_message(report_fd, m);
+  ::close(report_fd);
+  Status served = r->pager ? r->pager->run() : Status::Ok();
+  r->pager.reset();
+  unpin_melted(ctx, store, r->snapshot);
+  // If the process has ended, this, its parent, reaps it (init may take seconds).
+  int status;
+  (void)::waitpid(r->pid, &status, WNOHANG);
+  ::_exit(served.ok() ? kExitOk : kExitFailure);
+}
+
+Result<int> run_lazy_melt(const Context& ctx, const MeltArgs& args) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return Error::io("creating a pipe for the page server");
+  UniqueFd report_r(report[0]), report_w(report[1]);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  // Before the store is open: the server opens its own, and frost has no threads yet.
+  pid_t server = ::fork();
+  if (server < 0) return Error::io("starting the page server");
+  if (server == 0) {
+    report_r.reset();
+    page_server_main(ctx, args, report_w.release());
+  }
+  report_w.reset();
+  FROST_ASSIGN(MeltMessage m, receive_message(report_r.get()));
+  if (!m.ok) return Error(ErrorKind(m.kind), m.message, m.err);
+  MeltReport r{m.pid, m.snapshot, m.threads, m.pages, m.pending, m.seconds, server};
+  print_melt(ctx, args, r, true);
+  return kExitOk;
+}
+
+Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
+  if (!args.eager && !args.shell_job) return run_lazy_melt(ctx, args);
+  restore::MeltOptions options;
+  // A shell job is served by frost itself, on this thread, before it waits for the job.
+  options.lazy = !args.eager;
   // The job gets the terminal modes it had; ours come back when it ends.
   std::optional<struct termios> modes;
   if (args.shell_job) {
@@ -125,31 +286,22 @@ Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
   }
   ProgressLine progress(fmt::format("melting {}", args.name));
   options.progress = progress.callback();
-  Result<restore::MeltResult> r = restore::melt(*store, args.name, options);
+  std::unique_ptr<store::Store> store;
+  Result<restore::MeltResult> r = melt_from_store(ctx, args, options, &store);
   progress.done();
   if (!r.ok()) {
     if (modes) ::tcsetattr(STDIN_FILENO, TCSANOW, &*modes);
     return r.error();
   }
-  // A melted image is a snapshot like any other again: retention may trim it.
-  store.reset();
-  if (auto writable = ctx.open_store(StoreAccess::kWrite); writable.ok()) (void)(*writable)->unpin(r->snapshot);
-  if (ctx.json) {
-    JsonWriter j;
-    j.begin_object()
-        .field("name", args.name)
-        .field("pid", int64_t(r->pid))
-        .field("snapshot", r->snapshot)
-        .field("threads", int64_t(r->threads))
-        .field("pages", r->pages)
-        .field("seconds", r->seconds)
-        .end_object();
-    fmt::print("{}\n", j.str());
-  } else if (!args.shell_job) {
-    fmt::print("melted {}: pid {}, snapshot {}, {} thread{}, {} pages, {:.1f} ms\n", args.name, r->pid,
-               r->snapshot, r->threads, r->threads == 1 ? "" : "s", r->pages, r->seconds * 1000);
+  MeltReport report = report_of(*r);
+  report.pager_pid = ::getpid();
+  print_melt(ctx, args, report, options.lazy);
+  if (r->pager) {
+    Status served = r->pager->run();
+    if (!served.ok()) print_error(served.error().to_string());
+    r->pager.reset();
   }
-  std::fflush(stdout);
+  unpin_melted(ctx, store, r->snapshot);
   if (args.shell_job) return wait_shell_job(r->pid, modes);
   return kExitOk;
 }
@@ -195,6 +347,9 @@ void add_melt_command(CommandSet& set) {
                           [args](const Context& ctx) { return run_melt(ctx, *args); });
   sub->add_option("name", args->name, "the image")->required();
   sub->add_option("--snapshot", args->snapshot, "melt this snapshot instead of the newest");
+  sub->add_flag("--eager", args->eager,
+                "copy all memory before the process runs (default: it runs at once, and a background page "
+                "server brings its memory in)");
   sub->add_flag("--shell-job", args->shell_job,
                 "attach its terminal fds to this terminal and run it in the foreground until it exits");
 }

@@ -16,6 +16,7 @@
 #include "proc/ptrace.h"
 #include "proc/remote_syscall.h"
 #include "restore/address_space.h"
+#include "restore/lazy_melt.h"
 #include "restore/melt_files.h"
 #include "restore/page_fill.h"
 #include "restore/stub.h"
@@ -112,16 +113,37 @@ StubPlan make_plan(const image::ProcessImage& img, const std::vector<fds::Restor
 }
 
 // Everything after the stub is seized. Any error leaves the stub to be killed.
-Status build(proc::SeizedProcess& seized, const store::Store& store, store::SnapshotId id,
+// A lazy melt leaves *pager set when pages are pending.
+Status build(proc::SeizedProcess& seized, store::Store& store, store::SnapshotId id,
              const image::ProcessImage& img, const MeltFiles& files, int helper_base,
-             const MeltOptions& options, uint64_t* pages) {
+             const MeltOptions& options, uint64_t* pages, std::unique_ptr<lazy::PageServer>* pager) {
   pid_t pid = img.pid;
   FROST_ASSIGN(proc::RemoteSyscall leader, proc::RemoteSyscall::attach(pid, pid));
   AddressSpace space(leader, img, files, helper_base);
   FROST_TRY(space.prepare());
-  FROST_ASSIGN(std::vector<bool> filled, areas_with_pages(store, id, img, pages));
+  std::vector<uint64_t> per_area;
+  FROST_ASSIGN(std::vector<bool> filled, areas_with_pages(store, id, img, pages, &per_area));
+  std::vector<bool> lazy(img.areas.size(), false);
+  uint64_t pending = 0;
+  if (options.lazy) {
+    lazy = lazy_areas(img, files, filled);
+    for (size_t i = 0; i < lazy.size(); ++i) {
+      if (!lazy[i]) continue;
+      filled[i] = false;  // mapped with its own protections: UFFDIO_COPY needs no write access
+      pending += per_area[i];
+    }
+  }
   FROST_TRY(space.map_areas(filled));
-  FROST_TRY(fill_pages(store, id, pid, files, options.progress, *pages));
+  // From registration on, the remote calls below can make the kernel touch
+  // a pending page (registering rseq writes to its area): a helper thread
+  // answers such faults until the process is ready to run.
+  std::unique_ptr<lazy::PageServer::FaultHelper> helper;
+  if (pending > 0) {
+    FROST_ASSIGN(*pager, start_page_server(leader, store, id, img, lazy, pending));
+    helper = (*pager)->serve_faults_in_background();
+  }
+  std::vector<VpnRange> skip = pending > 0 ? lazy_vpn_ranges(img, lazy) : std::vector<VpnRange>{};
+  FROST_TRY(fill_pages(store, id, pid, files, options.progress, *pages - pending, skip));
   FROST_TRY(space.finish_areas(filled));
   FROST_TRY(space.set_mm_fields());
 
@@ -137,10 +159,12 @@ Status build(proc::SeizedProcess& seized, const store::Store& store, store::Snap
   }
   // The leader last: its credentials may take away what the calls above need.
   FROST_TRY(leader.call(SYS_close_range, helper_base, ~0u, 0));
-  FROST_TRY(leader.call(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0));
+  // Pending pages keep the process tied to this thread until served.
+  if (*pager == nullptr) FROST_TRY(leader.call(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0));
   FROST_TRY(restore_thread_kernel_state(pid, img.threads[0], window, img.creds));
   FROST_TRY(space.drop_window());
   for (const image::ThreadImage& t : img.threads) FROST_TRY(set_thread_cpu_state(t));
+  if (helper) FROST_TRY(helper->stop());
   return Status::Ok();
 }
 
@@ -173,7 +197,8 @@ Result<MeltResult> melt(store::Store& store, const std::string& name, const Melt
   }
   FROST_ASSIGN(Stub stub, Stub::spawn(plan));
   FROST_ASSIGN(proc::SeizedProcess seized, proc::SeizedProcess::seize(stub.pid()));
-  Status built = build(seized, store, result.snapshot, img, files, plan.helper_base, options, &result.pages);
+  Status built = build(seized, store, result.snapshot, img, files, plan.helper_base, options, &result.pages,
+                       &result.pager);
   if (!built.ok()) {
     (void)seized.kill();
     return built.error().context(fmt::format("melting '{}'", name));

@@ -1,5 +1,8 @@
-// Snapshot -> running process: `frost melt` (eager: all memory is copied
-// before the process runs).
+// Snapshot -> running process: `frost melt`. Eager: all memory is copied
+// before the process runs. Lazy (MeltOptions::lazy): the private anonymous
+// areas are registered with a userfaultfd instead of filled, and the
+// process runs at once; MeltResult::pager then brings the pages in
+// (lazy/page_server.h, docs/LAZY_MELT.md).
 //
 //   image + checks (IDs free, files unchanged)  -- nothing created yet
 //   fds and helper files opened in frost
@@ -13,11 +16,13 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "common/result.h"
 #include "dump/progress.h"
+#include "lazy/page_server.h"
 #include "store/store.h"
 
 namespace frost::restore {
@@ -30,6 +35,9 @@ struct MeltOptions {
   // process's zombie waits for its parent to reap it).
   std::chrono::milliseconds id_wait{10'000};
   ProgressFn progress;
+  // Page the private anonymous memory in on demand (and in the background)
+  // instead of copying it before the process runs.
+  bool lazy = false;
 };
 
 struct MeltResult {
@@ -37,7 +45,12 @@ struct MeltResult {
   store::SnapshotId snapshot = 0;
   int threads = 0;
   uint64_t pages = 0;
-  double seconds = 0;
+  double seconds = 0;  // until the process runs
+  // Set when lazy and pages are pending. The process runs, and waits for
+  // every pending page it touches until pager->run() serves it: call run()
+  // at once, on the thread that called melt(). Dropping the pager without
+  // run() kills the process.
+  std::unique_ptr<lazy::PageServer> pager;
 };
 
 Result<MeltResult> melt(store::Store& store, const std::string& name, const MeltOptions& options);

@@ -14,13 +14,20 @@
 namespace frost::restore {
 
 // For each area of the image, whether the snapshot holds pages for it (the
-// area is then mapped writable until filled).
+// area is then mapped writable until filled). With per_area, also how many.
 Result<std::vector<bool>> areas_with_pages(const store::Store& store, store::SnapshotId id,
-                                           const image::ProcessImage& image, uint64_t* pages);
+                                           const image::ProcessImage& image, uint64_t* pages,
+                                           std::vector<uint64_t>* per_area = nullptr);
+
+// Snapshot pages [first, end) by vpn.
+struct VpnRange {
+  uint64_t first = 0, end = 0;
+};
 
 // Private pages go into process `pid` (process_vm_writev in large batches),
-// shared-object pages into their memfds.
+// shared-object pages into their memfds. Pages in `skip` (sorted, disjoint:
+// a lazy melt's areas) are left out; total_pages counts the others.
 Status fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, const MeltFiles& files,
-                  const ProgressFn& progress, uint64_t total_pages);
+                  const ProgressFn& progress, uint64_t total_pages, const std::vector<VpnRange>& skip = {});
 
 }  // namespace frost::restore

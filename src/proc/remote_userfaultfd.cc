@@ -1,0 +1,31 @@
+#include "proc/remote_userfaultfd.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "common/kernel_compat.h"
+
+namespace frost::proc {
+
+Result<UniqueFd> take_remote_fd(RemoteSyscall& remote, int remote_fd) {
+  UniqueFd pidfd(int(::syscall(SYS_pidfd_open, remote.pid(), 0)));
+  UniqueFd local(pidfd ? int(::syscall(SYS_pidfd_getfd, pidfd.get(), remote_fd, 0)) : -1);
+  int err = errno;
+  // The process must not keep an fd it never opened, whatever happened above.
+  Result<long> closed = remote.call(SYS_close, remote_fd);
+  if (!local) return Error::io(fmt::format("taking fd {} of process {}", remote_fd, remote.pid()), err);
+  if (!closed.ok()) return closed.error();
+  return local;
+}
+
+Result<UniqueFd> open_remote_userfaultfd(RemoteSyscall& remote, int flags, const char* purpose) {
+  Result<long> made = remote.call(SYS_userfaultfd, flags);
+  if (!made.ok()) return made.error().context(fmt::format("creating a userfaultfd for {}", purpose));
+  Result<UniqueFd> taken = take_remote_fd(remote, int(*made));
+  if (!taken.ok()) return taken.error().context(fmt::format("userfaultfd for {}", purpose));
+  return taken;
+}
+
+}  // namespace frost::proc

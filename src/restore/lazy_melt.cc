@@ -1,0 +1,86 @@
+#include "restore/lazy_melt.h"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "proc/ptrace.h"
+#include "proc/remote_userfaultfd.h"
+
+namespace frost::restore {
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+bool private_anonymous(const image::MemoryAreaImage& a, int helper) {
+  return helper < 0 && !(a.flags & image::kAreaShared) && a.source == image::ContentSource::kStorePages &&
+         (a.kind == image::AreaKind::kAnon || a.kind == image::AreaKind::kHeap || a.kind == image::AreaKind::kStack);
+}
+
+}  // namespace
+
+std::vector<bool> lazy_areas(const image::ProcessImage& image, const MeltFiles& files,
+                             const std::vector<bool>& filled) {
+  std::vector<bool> lazy(image.areas.size(), false);
+  for (size_t i = 0; i < image.areas.size(); ++i) {
+    lazy[i] = filled[i] && private_anonymous(image.areas[i], files.area_helper(i));
+  }
+  return lazy;
+}
+
+std::vector<VpnRange> lazy_vpn_ranges(const image::ProcessImage& image, const std::vector<bool>& lazy) {
+  std::vector<VpnRange> ranges;
+  for (size_t i = 0; i < image.areas.size(); ++i) {
+    if (lazy[i]) ranges.push_back({image.areas[i].start / kPage, image.areas[i].end / kPage});
+  }
+  return ranges;  // the image's areas are sorted and disjoint
+}
+
+Result<std::unique_ptr<lazy::PageServer>> start_page_server(proc::RemoteSyscall& leader, store::Store& store,
+                                                            store::SnapshotId id, const image::ProcessImage& image,
+                                                            const std::vector<bool>& lazy, uint64_t pending) {
+  // Not user-mode-only: the kernel's own accesses (a read(2) into a pending
+  // buffer) must wait for the page too. The stub still has frost's
+  // credentials here, which that needs.
+  FROST_ASSIGN(UniqueFd uffd, proc::open_remote_userfaultfd(leader, O_CLOEXEC | O_NONBLOCK, "lazy melt"));
+  FROST_ASSIGN(std::unique_ptr<lazy::PageServer> server,
+               lazy::PageServer::create(store, id, leader.pid(), std::move(uffd)));
+  for (size_t i = 0; i < image.areas.size(); ++i) {
+    if (lazy[i]) FROST_TRY(server->add_area(image.areas[i].start, image.areas[i].end));
+  }
+  server->set_pending(pending);
+  server->set_release(disarm_parent_death_signal);
+  return server;
+}
+
+Status disarm_parent_death_signal(pid_t pid) {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point give_up = Clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    Result<proc::SeizedProcess> seized = proc::SeizedProcess::seize(pid);
+    if (seized.ok()) {
+      Result<proc::RemoteSyscall> leader = proc::RemoteSyscall::attach(pid, pid);
+      Status cleared = leader.ok() ? Status::Ok() : Status(leader.error());
+      if (leader.ok()) {
+        Result<long> r = leader->call(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0);
+        if (!r.ok()) cleared = r.error();
+      }
+      Status resumed = seized->resume();
+      FROST_TRY(cleared);
+      return resumed;
+    }
+    if (seized.error().is(ErrorKind::kNotFound)) return Status::Ok();
+    // Another tracer (a snapshot being taken) lets go soon.
+    if (!seized.error().is(ErrorKind::kBusy) || Clock::now() >= give_up) {
+      return seized.error().context(fmt::format("clearing the parent-death signal of process {}", pid));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace frost::restore
