@@ -15,10 +15,6 @@
 #include "proc/proc_status.h"
 #include "restore/melt.h"
 
-#ifndef FROST_LAZY_READY
-#define FROST_LAZY_READY 0
-#endif
-
 namespace frost::daemon {
 namespace {
 
@@ -31,7 +27,7 @@ std::optional<pid_t> as_pid(const std::string& s) {
 
 Result<uid_t> owner_of(pid_t pid) {
   Result<proc::ProcStatus> st = proc::read_status(pid);
-  if (!st.ok()) return Error::not_found(fmt::format("no process {}", pid));
+  if (!st.ok()) return Error::not_found(fmt::format("process {} does not exist", pid));
   return st->uid.real;
 }
 
@@ -257,7 +253,7 @@ Result<json> Service::freeze(const json& req, const Caller& caller, const Progre
     j["frozen"] = true;
     return j;
   }
-  if (!pid) return Error::invalid(fmt::format("'{}' is neither a process id nor a persistent process", target));
+  if (!pid) return Error::invalid(fmt::format("'{}' is not a process id (nor a persistent process)", target));
   FROST_ASSIGN(uid_t uid, owner_of(*pid));
   FROST_TRY(may_act(caller, uid, fmt::format("process {}", *pid)));
   dump::CaptureOptions opt;
@@ -278,25 +274,16 @@ Result<json> Service::melt_image(const std::string& name, std::optional<store::S
   restore::MeltOptions opt;
   opt.snapshot = snapshot;
   opt.progress = progress;
-#if FROST_LAZY_READY
   opt.lazy = options_.daemon && !eager;
-#else
-  const bool lazy_wanted = false && !eager;
-#endif
   auto summary = [](const restore::MeltResult& r, bool lazy) {
     return json{{"pid", r.pid}, {"snapshot", r.snapshot}, {"threads", r.threads},
                 {"pages", r.pages}, {"seconds", r.seconds}, {"lazy", lazy}};
   };
-#if FROST_LAZY_READY
   if (!opt.lazy) {
-#else
-  if (!lazy_wanted) {
-#endif
     FROST_ASSIGN(restore::MeltResult r, restore::melt(*store_, name, opt));
     children_.insert(r.pid);
     return summary(r, false);
   }
-#if FROST_LAZY_READY
   // The page server must run on the thread that made the process: the
   // process dies with that thread (parent-death signal) rather than read
   // zeros when its server is gone.
@@ -330,9 +317,6 @@ Result<json> Service::melt_image(const std::string& name, std::optional<store::S
   FROST_ASSIGN(json j, answer.get());
   children_.insert(j.at("pid").get<pid_t>());
   return j;
-#else
-  return Error::invalid("lazy melts are not built");
-#endif
 }
 
 Result<json> Service::melt_entry(PersistentProcess& e, std::optional<store::SnapshotId> snapshot, bool eager,
@@ -517,7 +501,7 @@ void Service::tick_one(PersistentProcess& e, Runtime& rt, Clock::time_point now)
     rt.due = now + every;
     return;
   }
-  // Weak: look every tick until an idle moment, for up to an interval (at most a second).
+  // Weak: look every tick (100 ms) until an idle moment.
   if (!rt.looking_since) {
     rt.looking_since = now;
     rt.probe.forget();
@@ -530,10 +514,11 @@ void Service::tick_one(PersistentProcess& e, Runtime& rt, Clock::time_point now)
     return;
   }
   if (*busy != "first look") rt.last_busy = *busy;
-  if (now - *rt.looking_since >= std::min<Clock::duration>(every, std::chrono::seconds(1))) {
+  // A whole interval without an idle moment: that snapshot is skipped, and
+  // the look goes on for the next one.
+  if (now - *rt.looking_since >= every) {
     (void)log_.append(e.name, LogRecord{0, "skipped", 0, 0, 0, 0, 0, 0, "weak: " + rt.last_busy});
-    rt.looking_since.reset();
-    rt.due = now + every;
+    rt.looking_since = now;
   }
 }
 
