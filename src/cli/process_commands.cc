@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "cli/exit_code.h"
+#include "cli/daemon_route.h"
 #include "cli/json_writer.h"
 #include "cli/progress_line.h"
 #include "common/unique_fd.h"
@@ -38,55 +39,40 @@ std::optional<pid_t> as_pid(const std::string& s) {
   return pid;
 }
 
-// The pid a name's newest image was taken from.
-Result<pid_t> pid_of_name(const store::Store& store, const std::string& name) {
-  Result<store::SnapshotId> id = store.latest(name);
-  if (!id.ok()) return Error::not_found(fmt::format("no process or image named '{}'", name));
-  FROST_ASSIGN(std::vector<uint8_t> meta, store.read_meta(*id));
-  FROST_ASSIGN(image::ProcessImage img, image::decode(meta));
-  return img.pid;
-}
-
 // --- freeze / snapshot ------------------------------------------------------------
 
 struct CaptureArgs {
-  std::string target;  // PID (or NAME for snapshot)
+  std::string target;  // PID, or the name of a persistent process or image
   std::string name;
+  std::string kind = "force";  // snapshot: weak or force
 };
 
 Result<int> run_capture(const Context& ctx, const CaptureArgs& args, dump::CaptureMode mode) {
-  FROST_ASSIGN(auto store, ctx.open_store(StoreAccess::kWrite));
-  std::optional<pid_t> pid = as_pid(args.target);
-  std::string name = args.name;
-  if (!pid) {
-    if (mode == dump::CaptureMode::kFreeze) return Error::invalid(fmt::format("'{}' is not a process id", args.target));
-    FROST_ASSIGN(pid_t p, pid_of_name(*store, args.target));
-    pid = p;
-    if (name.empty()) name = args.target;
-  }
-  const char* verb = mode == dump::CaptureMode::kFreeze ? "freezing" : "snapshotting";
-  ProgressLine progress(fmt::format("{} {}", verb, *pid));
-  dump::CaptureOptions options{name, mode, progress.callback()};
-  Result<dump::CaptureResult> r = dump::capture(*pid, *store, options);
+  const bool freeze = mode == dump::CaptureMode::kFreeze;
+  const char* verb = freeze ? "freezing" : "snapshotting";
+  nlohmann::json req{{"op", freeze ? "freeze" : "snapshot"}, {"target", args.target}, {"kind", args.kind}};
+  if (!args.name.empty()) req["name"] = args.name;
+  ProgressLine progress(fmt::format("{} {}", verb, args.target));
+  Result<nlohmann::json> r = execute(req, progress.callback());
   progress.done();
-  if (!r.ok()) return r.error().context(fmt::format("{} process {}", verb, *pid));
+  if (!r.ok()) {
+    std::string what = as_pid(args.target) ? fmt::format("process {}", args.target) : fmt::format("'{}'", args.target);
+    return r.error().context(fmt::format("{} {}", verb, what));
+  }
+  const nlohmann::json& j = *r;
   if (ctx.json) {
-    JsonWriter j;
-    j.begin_object()
-        .field("name", r->name)
-        .field("pid", int64_t(r->pid))
-        .field("snapshot", r->snapshot)
-        .field("threads", int64_t(r->threads))
-        .field("pages", r->pages)
-        .field("bytes_stored", r->bytes_stored)
-        .field("seconds", r->seconds)
-        .field("frozen", mode == dump::CaptureMode::kFreeze)
-        .end_object();
-    fmt::print("{}\n", j.str());
+    fmt::print("{}\n", j.dump());
   } else {
-    fmt::print("{} {}: pid {}, snapshot {}, {} thread{}, {} pages, {} stored, {:.1f} ms\n",
-               mode == dump::CaptureMode::kFreeze ? "froze" : "snapshot of", r->name, r->pid, r->snapshot,
-               r->threads, r->threads == 1 ? "" : "s", r->pages, human_bytes(r->bytes_stored), r->seconds * 1000);
+    int threads = j.value("threads", 0);
+    std::string line = fmt::format("{} {}: pid {}, snapshot {}, {} thread{}, {} pages, {} stored, {:.1f} ms",
+                                   freeze ? "froze" : "snapshot of", j.value("name", ""), j.value("pid", 0),
+                                   j.value("snapshot", uint64_t(0)), threads, threads == 1 ? "" : "s",
+                                   j.value("pages", uint64_t(0)), human_bytes(j.value("bytes_stored", uint64_t(0))),
+                                   j.value("seconds", 0.0) * 1000);
+    if (j.value("parent", uint64_t(0)) != 0) {
+      line += fmt::format(" (incremental on {}, paused {:.1f} ms)", j.value("parent", uint64_t(0)), j.value("pause_ms", 0.0));
+    }
+    fmt::print("{}\n", line);
   }
   return kExitOk;
 }
@@ -309,10 +295,7 @@ Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
 // --- rm -------------------------------------------------------------------------------
 
 Result<int> run_rm(const Context& ctx, const std::string& name) {
-  FROST_ASSIGN(auto store, ctx.open_store(StoreAccess::kWrite));
-  Result<store::SnapshotId> id = store->latest(name);
-  if (!id.ok()) return Error::not_found(fmt::format("no image named '{}'", name));
-  FROST_TRY(store->remove_owner(name));
+  FROST_TRY(execute(nlohmann::json{{"op", "rm"}, {"name", name}}));
   if (ctx.json) {
     JsonWriter j;
     j.begin_object().field("removed", name).end_object();
@@ -329,7 +312,7 @@ void add_freeze_command(CommandSet& set) {
   auto args = std::make_shared<CaptureArgs>();
   CLI::App* sub = set.add("freeze", "capture a process into the store, then end it",
                           [args](const Context& ctx) { return run_capture(ctx, *args, dump::CaptureMode::kFreeze); });
-  sub->add_option("pid", args->target, "the process")->required();
+  sub->add_option("target", args->target, "PID, or the name of a persistent process")->required();
   sub->add_option("--name", args->name, "name of its image (default: the process's name)");
 }
 
@@ -337,7 +320,7 @@ void add_snapshot_command(CommandSet& set) {
   auto args = std::make_shared<CaptureArgs>();
   CLI::App* sub = set.add("snapshot", "capture a process into the store; it keeps running",
                           [args](const Context& ctx) { return run_capture(ctx, *args, dump::CaptureMode::kSnapshot); });
-  sub->add_option("target", args->target, "PID, or the name of a running process's images")->required();
+  sub->add_option("target", args->target, "PID, or the name of a persistent process or running process's images")->required();
   sub->add_option("--name", args->name, "name of its image (default: the process's name)");
 }
 
@@ -345,6 +328,8 @@ void add_melt_command(CommandSet& set) {
   auto args = std::make_shared<MeltArgs>();
   CLI::App* sub = set.add("melt", "run a frozen process again, with its PID and thread ids",
                           [args](const Context& ctx) { return run_melt(ctx, *args); });
+  sub->add_flag_callback("--weak", [args] { args->kind = "weak"; }, "only if the process is idle (waits up to 2 s)");
+  sub->add_flag_callback("--force", [args] { args->kind = "force"; }, "pre-copy while it runs, then stop it briefly (default)");
   sub->add_option("name", args->name, "the image")->required();
   sub->add_option("--snapshot", args->snapshot, "melt this snapshot instead of the newest");
   sub->add_flag("--eager", args->eager,
