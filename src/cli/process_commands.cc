@@ -263,7 +263,27 @@ Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
   // A shell job is served by frost itself, on this thread, before it waits for the job.
   options.lazy = !args.eager;
   // The job gets the terminal modes it had; ours come back when it ends.
+// With frostd running, it melts (and serves the pages of) everything but a
+// shell job, which needs this terminal and this process as its parent.
+Result<int> run_daemon_melt(const Context& ctx, const MeltArgs& args) {
+  nlohmann::json req{{"op", "melt"}, {"name", args.name}, {"eager", args.eager}};
+  if (args.snapshot != 0) req["snapshot"] = args.snapshot;
+  ProgressLine progress(fmt::format("melting {}", args.name));
+  FROST_ASSIGN(nlohmann::json r, execute(req, progress.callback()));
+  progress.done();
+  if (ctx.json) {
+    fmt::print("{}\n", r.dump());
+  } else {
+    int threads = r.value("threads", 0);
+    fmt::print("melted {}: pid {}, snapshot {}, {} thread{}, {} pages, {:.1f} ms{}\n", args.name, r.value("pid", 0),
+               r.value("snapshot", uint64_t(0)), threads, threads == 1 ? "" : "s", r.value("pages", uint64_t(0)),
+               r.value("seconds", 0.0) * 1000, r.value("lazy", false) ? "; frostd pages its memory in" : "");
+  }
+  return kExitOk;
+}
+
   std::optional<struct termios> modes;
+  if (!args.shell_job && daemon_running()) return run_daemon_melt(ctx, args);
   if (args.shell_job) {
     if (::isatty(STDIN_FILENO) != 1) return Error::invalid("--shell-job needs a terminal on standard input");
     options.shell_job_tty = STDIN_FILENO;
