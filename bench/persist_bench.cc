@@ -378,6 +378,7 @@ struct Window {  // counters at both ends
 struct Snap {
   Timed c;
   uint64_t rewritten = 0;  // pages the process rewrote since the snapshot before
+  double interval_s = 0;   // since the snapshot before (the process's clock)
 };
 
 void sleep_until(Clock::time_point t) { std::this_thread::sleep_until(t); }
@@ -402,7 +403,7 @@ Window observed(Rewriter& rw, store::Store& store, std::unique_ptr<dump::DirtyTr
   Timed lead = capture(rw.pid(), store, "rw", dump::CaptureMode::kSnapshot, &tracker);
   Window w;
   w.a = rw.stats();
-  lead_ins->push_back({lead, w.a.rewrites - last_snapshot->rewrites});
+  lead_ins->push_back({lead, w.a.rewrites - last_snapshot->rewrites, w.a.t - last_snapshot->t});
   Counters& last = *last_snapshot;
   last = w.a;
   auto t0 = Clock::now();
@@ -411,7 +412,7 @@ Window observed(Rewriter& rw, store::Store& store, std::unique_ptr<dump::DirtyTr
     Timed c = capture(rw.pid(), store, "rw", dump::CaptureMode::kSnapshot, &tracker);
     w.b = rw.stats();
     if (c.r.parent == 0) fail("a snapshot with the tracker was not incremental");
-    snaps->push_back({c, w.b.rewrites - last.rewrites});
+    snaps->push_back({c, w.b.rewrites - last.rewrites, w.b.t - last.t});
     if (verbose)
       fmt::print("    snapshot {}: {} pages ({} in {} precopy rounds), {:.2f} MiB stored, stopped {:.1f} ms, "
                  "{:.0f} ms in all; the process rewrote {} pages\n",
@@ -573,6 +574,8 @@ void report_snapshots(const Options& o, const BigRun& r) {
            fmt::format("rewritten {:.2f} MiB/interval (median)",
                        median(field(s, [](const Snap& x) { return x.rewritten * kPage; })) / kMiB),
            med, "<= 1.2", med <= 1.2});
+  add_row({"  interval between snapshots", spread(field(s, [](const Snap& x) { return x.interval_s; }), 1e3, "ms"),
+           "asked: 1000 ms (longer when a snapshot takes longer)", NAN, "", std::nullopt});
   add_row({"  stored bytes, all these snapshots", fmt::format("{:.1f} MiB", stored / kMiB),
            fmt::format("rewritten {:.1f} MiB", written / kMiB), stored / written, "", std::nullopt});
   add_row({"  pages copied / pages rewritten",
