@@ -230,9 +230,15 @@ Result<MeltMessage> receive_message(int fd) {
   Status served = r->pager ? r->pager->run() : Status::Ok();
   r->pager.reset();
   unpin_melted(ctx, store, r->snapshot);
-  // If the process has ended, this, its parent, reaps it (init may take seconds).
-  int status;
-  (void)::waitpid(r->pid, &status, WNOHANG);
+  // A process that was ended by SIGKILL (a freeze) is reaped here, by its
+  // parent, so that its PID is free for the next melt (init may take
+  // seconds). Any other exit status is left for whoever adopts it.
+  siginfo_t info{};
+  if (::waitid(P_PID, id_t(r->pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == r->pid &&
+      info.si_code == CLD_KILLED && info.si_status == SIGKILL) {
+    int status;
+    (void)::waitpid(r->pid, &status, WNOHANG);
+  }
   ::_exit(served.ok() ? kExitOk : kExitFailure);
 }
 

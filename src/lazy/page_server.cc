@@ -355,11 +355,11 @@ Status PageServer::run() {
   }
   // Every page is in: closing the fds unregisters the areas, and a later
   // fault on an untouched page is an ordinary zero-fill.
+  Status released = Status::Ok();
+  if (release_ && process_alive()) released = release_(pid_, spaces_.front()->uffd.fd());
   close_all();
   done_ = true;
   pending_ = 0;
-  Status released = Status::Ok();
-  if (release_ && process_alive()) released = release_(pid_);
   seconds_ = std::chrono::duration<double>(Clock::now() - t0).count();
   if (!released.ok()) {
     // Still tied to this thread: leaving would kill it. Stay until it ends.

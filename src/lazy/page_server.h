@@ -35,9 +35,10 @@ namespace frost::lazy {
 
 class PageServer {
  public:
-  // Run once every page is in and the userfaultfds are closed, if the
-  // process still lives: undoes what kept the process tied to the server.
-  using ReleaseFn = std::function<Status(pid_t pid)>;
+  // Run once every page is in, if the process still lives, just before the
+  // userfaultfds are closed: undoes what kept the process tied to the
+  // server. `uffd` is the server's fd of the process's own address space.
+  using ReleaseFn = std::function<Status(pid_t pid, int uffd)>;
 
   // A server for process pid, whose address space `uffd` belongs to (made
   // in the process, see proc/remote_userfaultfd.h; the handshake is done

@@ -21,6 +21,13 @@ namespace frost::proc {
 // use in errors ("dirty tracking", "lazy melt").
 Result<UniqueFd> open_remote_userfaultfd(RemoteSyscall& remote, int flags, const char* purpose);
 
+// The same, but the process keeps its own fd too, moved to the lowest free
+// number >= min_fd (close-on-exec); *kept is set to it. While the process
+// holds it, the userfaultfd outlives frost's copy: a frost that dies does
+// not release it (which would let the process's faults read zeros).
+Result<UniqueFd> open_remote_userfaultfd_kept(RemoteSyscall& remote, int flags, const char* purpose, int min_fd,
+                                              int* kept);
+
 // Takes fd `remote_fd` of the thread's process into frost (pidfd_getfd) and
 // closes it there.
 Result<UniqueFd> take_remote_fd(RemoteSyscall& remote, int remote_fd);

@@ -36,12 +36,20 @@ std::vector<VpnRange> lazy_vpn_ranges(const image::ProcessImage& image, const st
 // Makes a userfaultfd in the process (through its leader, seized by the
 // calling thread) and a page server with the lazy areas registered; they
 // must be mapped. `pending` counts the stored pages they hold.
+//
+// The process keeps a copy of the userfaultfd (close-on-exec) at *kept_fd
+// until the server is done: frost's fds close before its exit raises the
+// parent-death signal, and a userfaultfd nobody holds any more lets faults
+// read zeros. The caller must spare *kept_fd when it closes frost's helpers.
 Result<std::unique_ptr<lazy::PageServer>> start_page_server(proc::RemoteSyscall& leader, store::Store& store,
                                                             store::SnapshotId id, const image::ProcessImage& image,
-                                                            const std::vector<bool>& lazy, uint64_t pending);
+                                                            const std::vector<bool>& lazy, uint64_t pending,
+                                                            int* kept_fd);
 
-// Clears the parent-death signal of a running process (seize, remote prctl,
-// detach), waiting a while for another tracer to let go. Ok if it is gone.
-Status disarm_parent_death_signal(pid_t pid);
+// Lets a served process go (seize, remote calls, detach), waiting a while
+// for another tracer to let go: closes its copy of the userfaultfd at
+// kept_fd if it still is `uffd` (kcmp; the program may have closed and
+// reused the number), and clears its parent-death signal. Ok if it is gone.
+Status release_served_process(pid_t pid, int uffd, int kept_fd);
 
 }  // namespace frost::restore

@@ -138,8 +138,9 @@ Status build(proc::SeizedProcess& seized, store::Store& store, store::SnapshotId
   // a pending page (registering rseq writes to its area): a helper thread
   // answers such faults until the process is ready to run.
   std::unique_ptr<lazy::PageServer::FaultHelper> helper;
+  int kept_uffd = -1;
   if (pending > 0) {
-    FROST_ASSIGN(*pager, start_page_server(leader, store, id, img, lazy, pending));
+    FROST_ASSIGN(*pager, start_page_server(leader, store, id, img, lazy, pending, &kept_uffd));
     helper = (*pager)->serve_faults_in_background();
   }
   std::vector<VpnRange> skip = pending > 0 ? lazy_vpn_ranges(img, lazy) : std::vector<VpnRange>{};
@@ -158,7 +159,12 @@ Status build(proc::SeizedProcess& seized, store::Store& store, store::SnapshotId
     FROST_TRY(restore_thread_kernel_state(pid, img.threads[i], window, img.creds));
   }
   // The leader last: its credentials may take away what the calls above need.
-  FROST_TRY(leader.call(SYS_close_range, helper_base, ~0u, 0));
+  if (kept_uffd >= helper_base) {
+    if (kept_uffd > helper_base) FROST_TRY(leader.call(SYS_close_range, helper_base, kept_uffd - 1, 0));
+    FROST_TRY(leader.call(SYS_close_range, kept_uffd + 1, ~0u, 0));
+  } else {
+    FROST_TRY(leader.call(SYS_close_range, helper_base, ~0u, 0));
+  }
   // Pending pages keep the process tied to this thread until served.
   if (*pager == nullptr) FROST_TRY(leader.call(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0));
   FROST_TRY(restore_thread_kernel_state(pid, img.threads[0], window, img.creds));

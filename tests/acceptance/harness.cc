@@ -268,6 +268,14 @@ void AcceptanceTest::melt(const std::string& name, pid_t pid) {
   ASSERT_EQ(r.exit_code, 0) << "frost melt " << name << ": " << r;
   EXPECT_EQ(json_int(r.out, "pid"), pid) << r;
   janitor_.track(pid);
+  // A lazy melt: its page server (adopted by us once `frost melt` exited)
+  // is the process's parent until every page is in; then the process is ours.
+  if (std::optional<int64_t> pager = json_int(r.out, "pager_pid"); pager && *pager > 0) {
+    std::optional<int> served = wait_exit(pid_t(*pager));
+    ASSERT_TRUE(served.has_value()) << "the page server " << *pager << " of " << name << " did not finish";
+    EXPECT_TRUE(WIFEXITED(*served) && WEXITSTATUS(*served) == 0)
+        << "page server of " << name << ": " << describe_status(*served);
+  }
   // `frost melt` has exited: its child, the melted process, is now ours.
   std::optional<ProcStat> st = read_proc_stat(pid);
   ASSERT_TRUE(st.has_value()) << "melted pid " << pid << " does not exist";

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -35,8 +36,32 @@ bool wait_for(const std::function<bool()>& pred, int timeout_ms) {
 
 }  // namespace
 
-Outcome frost(const std::vector<std::string>& args, const fs::path& home) {
+Outcome frost_keep_serving(const std::vector<std::string>& args, const fs::path& home) {
   return run_binary(FROST_CLI_PATH, args, home);
+}
+
+Outcome frost(const std::vector<std::string>& args, const fs::path& home) {
+  Outcome r = frost_keep_serving(args, home);
+  if (!args.empty() && args[0] == "melt" && r.exit_code == 0) {
+    pid_t pager = pager_of(r);
+    if (pager > 0) EXPECT_EQ(wait_pager(pager), 0) << "the page server " << pager << " failed";
+  }
+  return r;
+}
+
+pid_t pager_of(const Outcome& melt) {
+  std::smatch m;
+  if (std::regex_search(melt.out, m, std::regex(R"("pager_pid":([0-9]+))")) ||
+      std::regex_search(melt.out, m, std::regex(R"(being paged in by pid ([0-9]+))"))) {
+    return pid_t(std::stol(m[1]));
+  }
+  return 0;
+}
+
+int wait_pager(pid_t pager, int timeout_ms) {
+  int status = 0;
+  if (!wait_for([&] { return ::waitpid(pager, &status, WNOHANG) == pager; }, timeout_ms)) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 Program::Program(const std::string& binary, fs::path out, std::vector<int> keep)
@@ -87,10 +112,11 @@ int Program::wait_exit(int timeout_ms) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// The process may not be our child yet: after a lazy melt its parent is the
+// page server until that exits (then it is reparented to us, the subreaper).
 void Program::reap_frozen() {
   int status;
-  while (::waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
-  }
+  wait_for([&] { return ::waitpid(pid_, &status, WNOHANG | __WALL) == pid_ || process_state(pid_) == 0; }, 20000);
 }
 
 char process_state(pid_t pid) {

@@ -15,8 +15,17 @@ namespace frost::testing {
 
 namespace fs = std::filesystem;
 
-// Runs the frost CLI with FROST_HOME=home and waits for it.
+// Runs the frost CLI with FROST_HOME=home and waits for it; after a lazy
+// `frost melt`, also for its page server to bring every page in and exit
+// (a freeze must not meet pending pages, docs/LAZY_MELT.md).
 Outcome frost(const std::vector<std::string>& args, const fs::path& home);
+// The same without waiting for a page server (tests of lazy melt itself).
+Outcome frost_keep_serving(const std::vector<std::string>& args, const fs::path& home);
+// The page server a lazy `frost melt` reported (text or --json), or 0.
+pid_t pager_of(const Outcome& melt);
+// Waits (bounded) for a page server, adopted by this subreaper once `frost
+// melt` exited, to end; its exit status, or -1 on timeout.
+int wait_pager(pid_t pager, int timeout_ms = 20000);
 
 
 // A self-checking program (tests/programs) started as our child, stdout and
@@ -38,7 +47,8 @@ class Program {
   // Waits for the process (a child, or an orphan adopted by this subreaper)
   // to end; returns its exit status, or -1 (timeout: it is killed).
   int wait_exit(int timeout_ms = 20000);
-  // After freeze: reaps the killed process so its PID is free for the melt.
+  // After freeze: waits until the killed process is reaped (by us, or by a
+  // lazy melt's page server, its parent) so its PID is free for the melt.
   void reap_frozen();
 
  private:
