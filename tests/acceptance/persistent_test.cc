@@ -102,9 +102,10 @@ class WithFrostd : public Base {
     return wait_for_snapshots(name, snapshots(name).size() + 2);
   }
 
-  // The periodic snapshots: the first one (frost run/persist) and at least
-  // two more, all "force" (the default policy), with ascending ids; returns
-  // the newest snapshot's id.
+  // The periodic snapshots: the first one (frost run/persist, a full copy)
+  // and at least two more, all "force" (the default policy), with ascending
+  // ids; frostd's are incremental on the one before, unless the log says why
+  // not ("full copy: ..."). Returns the newest snapshot's id.
   uint64_t check_periodic_snapshots(const std::string& name) {
     std::vector<json> snaps = snapshots(name);
     EXPECT_GE(snaps.size(), 3u);
@@ -112,6 +113,11 @@ class WithFrostd : public Base {
     for (const json& s : snaps) {
       EXPECT_EQ(s.value("kind", ""), "force") << s;
       EXPECT_GT(s.value("snapshot", uint64_t(0)), last) << s;
+      if (last == 0) {
+        EXPECT_FALSE(s.value("incremental", true)) << s;
+      } else if (!s.value("note", "").starts_with("full copy: ")) {
+        EXPECT_EQ(s.value("parent", uint64_t(0)), last) << s;
+      }
       last = s.value("snapshot", uint64_t(0));
     }
     return last;
@@ -226,13 +232,13 @@ TEST_F(PersistentTest, PythonRecoveredWithoutDaemonContinuesToIdenticalOutput) {
 // --- sqlite3 ------------------------------------------------------------------------
 
 // sqlite3 filling an in-memory database from a script under frostd; crashed
-// once a fifth of the script was read and two snapshots were taken after
+// once a tenth of the script was read and two snapshots were taken after
 // that; `frostd --recover` melts it lazily. The rows inserted before the
 // snapshot exist only in its memory, the rest it inserts again from the
 // script offset of the snapshot: the final queries print the whole script's
 // result.
 TEST_F(PersistentTest, SqliteInMemoryDatabaseRecoveredByFrostdAnswersTheQueries) {
-  constexpr int kRows = 800;
+  constexpr int kRows = 1000;
   const std::string script = sqlite_fill_script(kRows);
   const fs::path script_path = dir() / "fill.sql";
   write_file(script_path, script);
@@ -249,14 +255,18 @@ TEST_F(PersistentTest, SqliteInMemoryDatabaseRecoveredByFrostdAnswersTheQueries)
   int64_t offset = 0;
   ASSERT_TRUE(poll_until([&] {
     offset = fd_offset(pid, 3).value_or(-1);
-    return offset < 0 || offset >= size / 5;
-  })) << "sqlite3 never read a fifth of its script";
+    return offset < 0 || offset >= size / 10;
+  })) << "sqlite3 never read a tenth of its script";
   ASSERT_GE(offset, 0) << "sqlite3 ended early: " << slurp(out);
   ASSERT_TRUE(wait_for_two_more_snapshots("sqlite"));
   ASSERT_TRUE(frostd_.crash());
   const int64_t offset_at_frostd_crash = fd_offset(pid, 3).value_or(-1);
   // It reads on: rows the last snapshot does not hold.
-  ASSERT_TRUE(poll_until([&] { return fd_offset(pid, 3).value_or(size) > offset_at_frostd_crash; }));
+  int64_t offset_at_crash = 0;
+  ASSERT_TRUE(poll_until([&] {
+    offset_at_crash = fd_offset(pid, 3).value_or(size);
+    return offset_at_crash > offset_at_frostd_crash;
+  }));
   ASSERT_NO_FATAL_FAILURE(crash(pid));
   ASSERT_EQ(slurp(out), "") << "the queries ran before the crash";
   const uint64_t newest = check_periodic_snapshots("sqlite");
@@ -268,12 +278,20 @@ TEST_F(PersistentTest, SqliteInMemoryDatabaseRecoveredByFrostdAnswersTheQueries)
       << frostd_.log();
   ASSERT_NO_FATAL_FAILURE(check_recover_record("sqlite", newest, pid));
   janitor_.track(pid);  // frostd's child now: it dies with frostd's page server
+  // It reads the script on from where the snapshot was: after a tenth (those
+  // rows are in its memory only) and before the blocks it read after the
+  // snapshot (those rows it inserts again). It has a block's rows (~100 ms)
+  // to run before it reads on.
+  const int64_t restored_offset = fd_offset(pid, 3).value_or(-1);
+  EXPECT_GE(restored_offset, size / 10);
+  EXPECT_LT(restored_offset, offset_at_crash);
 
   const std::string want = sqlite_expected_output(kRows);
   ASSERT_TRUE(poll_until([&] { return slurp(out).size() >= want.size(); }))
       << "the recovered sqlite3 did not finish the script: " << slurp(out) << frostd_.log();
   EXPECT_TRUE(janitor_.wait_gone(pid, kConditionTimeout)) << "sqlite3 did not end after its script";
-  EXPECT_EQ(slurp(out), want) << "crashed at script offset " << offset_at_frostd_crash << "+ of " << size;
+  EXPECT_EQ(slurp(out), want) << "crashed at script offset " << offset_at_crash << " of " << size
+                              << ", recovered at " << restored_offset;
   EXPECT_TRUE(frostd_.stop());
 }
 
