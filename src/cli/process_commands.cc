@@ -84,6 +84,7 @@ struct MeltArgs {
   uint64_t snapshot = 0;
   bool shell_job = false;
   bool eager = false;
+  bool pidns = false;
 };
 
 // A shell job runs in the foreground of frost's terminal until it ends; then
@@ -208,6 +209,7 @@ Result<MeltMessage> receive_message(int fd) {
   ::signal(SIGPIPE, SIG_IGN);  // the CLI may be gone; the report is then lost, not the process
   restore::MeltOptions options;
   options.lazy = true;
+  options.pidns = args.pidns;
   std::unique_ptr<store::Store> store;
   Result<restore::MeltResult> r = melt_from_store(ctx, args, options, &store);
   MeltMessage m;
@@ -263,16 +265,10 @@ Result<int> run_lazy_melt(const Context& ctx, const MeltArgs& args) {
   return kExitOk;
 }
 
-Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
-  if (!args.eager && !args.shell_job) return run_lazy_melt(ctx, args);
-  restore::MeltOptions options;
-  // A shell job is served by frost itself, on this thread, before it waits for the job.
-  options.lazy = !args.eager;
-  // The job gets the terminal modes it had; ours come back when it ends.
 // With frostd running, it melts (and serves the pages of) everything but a
 // shell job, which needs this terminal and this process as its parent.
 Result<int> run_daemon_melt(const Context& ctx, const MeltArgs& args) {
-  nlohmann::json req{{"op", "melt"}, {"name", args.name}, {"eager", args.eager}};
+  nlohmann::json req{{"op", "melt"}, {"name", args.name}, {"eager", args.eager}, {"pidns", args.pidns}};
   if (args.snapshot != 0) req["snapshot"] = args.snapshot;
   ProgressLine progress(fmt::format("melting {}", args.name));
   FROST_ASSIGN(nlohmann::json r, execute(req, progress.callback()));
@@ -288,8 +284,15 @@ Result<int> run_daemon_melt(const Context& ctx, const MeltArgs& args) {
   return kExitOk;
 }
 
-  std::optional<struct termios> modes;
+Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
   if (!args.shell_job && daemon_running()) return run_daemon_melt(ctx, args);
+  if (!args.eager && !args.shell_job) return run_lazy_melt(ctx, args);
+  restore::MeltOptions options;
+  // A shell job is served by frost itself, on this thread, before it waits for the job.
+  options.lazy = !args.eager;
+  options.pidns = args.pidns;
+  // The job gets the terminal modes it had; ours come back when it ends.
+  std::optional<struct termios> modes;
   if (args.shell_job) {
     if (::isatty(STDIN_FILENO) != 1) return Error::invalid("--shell-job needs a terminal on standard input");
     options.shell_job_tty = STDIN_FILENO;
@@ -348,16 +351,18 @@ void add_snapshot_command(CommandSet& set) {
                           [args](const Context& ctx) { return run_capture(ctx, *args, dump::CaptureMode::kSnapshot); });
   sub->add_option("target", args->target, "PID, or the name of a persistent process or running process's images")->required();
   sub->add_option("--name", args->name, "name of its image (default: the process's name)");
+  sub->add_flag_callback("--weak", [args] { args->kind = "weak"; }, "only if the process is idle (waits up to 2 s)");
+  sub->add_flag_callback("--force", [args] { args->kind = "force"; }, "pre-copy while it runs, then stop it briefly (default)");
 }
 
 void add_melt_command(CommandSet& set) {
   auto args = std::make_shared<MeltArgs>();
   CLI::App* sub = set.add("melt", "run a frozen process again, with its PID and thread ids",
                           [args](const Context& ctx) { return run_melt(ctx, *args); });
-  sub->add_flag_callback("--weak", [args] { args->kind = "weak"; }, "only if the process is idle (waits up to 2 s)");
-  sub->add_flag_callback("--force", [args] { args->kind = "force"; }, "pre-copy while it runs, then stop it briefly (default)");
   sub->add_option("name", args->name, "the image")->required();
   sub->add_option("--snapshot", args->snapshot, "melt this snapshot instead of the newest");
+  sub->add_flag("--pidns", args->pidns,
+                "melt into a new PID namespace, where it has its saved PID and TIDs even if they are taken here");
   sub->add_flag("--eager", args->eager,
                 "copy all memory before the process runs (default: it runs at once, and a background page "
                 "server brings its memory in)");

@@ -26,6 +26,7 @@ constexpr int kFormatVersion = 1;
 json to_json(const PersistentProcess& p) {
   return json{{"name", p.name},
               {"pid", p.pid},
+              {"ns_pid", p.ns_pid},
               {"uid", p.uid},
               {"policy", policy_name(p.policy)},
               {"every_ms", p.every_ms},
@@ -40,6 +41,7 @@ Result<PersistentProcess> from_json(const json& j) {
   PersistentProcess p;
   p.name = j.at("name").get<std::string>();
   p.pid = j.at("pid").get<pid_t>();
+  p.ns_pid = j.value("ns_pid", pid_t(0));
   p.uid = j.at("uid").get<uid_t>();
   FROST_ASSIGN(p.policy, parse_policy(j.at("policy").get<std::string>()));
   p.every_ms = j.at("every_ms").get<uint64_t>();

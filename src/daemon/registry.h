@@ -37,7 +37,8 @@ const char* state_name(ProcessState s);
 
 struct PersistentProcess {
   std::string name;              // the store owner of its snapshots
-  pid_t pid = 0;
+  pid_t pid = 0;                 // as seen from here
+  pid_t ns_pid = 0;              // melted into a PID namespace: its PID there (the saved one)
   uid_t uid = 0;                 // its owner: only they and root may act on it
   Policy policy = Policy::kForce;
   uint64_t every_ms = 5000;      // 0: no periodic snapshots

@@ -63,7 +63,7 @@ T field(const json& req, const char* key, T fallback) {
 Status may_act(const Caller& caller, uid_t uid, const std::string& what) {
   if (caller.uid == 0 || caller.uid == uid) return Status::Ok();
   return Error(ErrorKind::kInvalidArgument,
-               fmt::format("permission denied: {} belongs to uid {}, you are uid {}", what, uid, caller.uid));
+               fmt::format("permission denied: {} belongs to uid {} and may not be traced by uid {}", what, uid, caller.uid));
 }
 
 Service::Service(ServiceOptions options, std::unique_ptr<store::Store> store, Registry registry)
@@ -270,18 +270,22 @@ Result<json> Service::freeze(const json& req, const Caller& caller, const Progre
 // --- melting ----------------------------------------------------------------------
 
 Result<json> Service::melt_image(const std::string& name, std::optional<store::SnapshotId> snapshot, bool eager,
-                                 const ProgressFn& progress) {
+                                 bool pidns, const ProgressFn& progress) {
   restore::MeltOptions opt;
+  opt.pidns = pidns;
   opt.snapshot = snapshot;
   opt.progress = progress;
   opt.lazy = options_.daemon && !eager;
   auto summary = [](const restore::MeltResult& r, bool lazy) {
-    return json{{"pid", r.pid}, {"snapshot", r.snapshot}, {"threads", r.threads},
-                {"pages", r.pages}, {"seconds", r.seconds}, {"lazy", lazy}};
+    json j{{"pid", r.pid}, {"snapshot", r.snapshot}, {"threads", r.threads},
+           {"pages", r.pages}, {"seconds", r.seconds}, {"lazy", lazy}};
+    if (r.ns_init != 0) j.update(json{{"pidns", true}, {"ns_pid", r.ns_pid}, {"ns_init", r.ns_init}});
+    return j;
   };
   if (!opt.lazy) {
     FROST_ASSIGN(restore::MeltResult r, restore::melt(*store_, name, opt));
     children_.insert(r.pid);
+    if (r.ns_init != 0) children_.insert(r.ns_init);
     return summary(r, false);
   }
   // The page server must run on the thread that made the process: the
@@ -316,18 +320,20 @@ Result<json> Service::melt_image(const std::string& name, std::optional<store::S
   }
   FROST_ASSIGN(json j, answer.get());
   children_.insert(j.at("pid").get<pid_t>());
+  if (j.contains("ns_init")) children_.insert(j["ns_init"].get<pid_t>());
   return j;
 }
 
 Result<json> Service::melt_entry(PersistentProcess& e, std::optional<store::SnapshotId> snapshot, bool eager,
-                                 const std::string& log_kind, const ProgressFn& progress) {
-  Result<json> r = melt_image(e.name, snapshot, eager, progress);
+                                 bool pidns, const std::string& log_kind, const ProgressFn& progress) {
+  Result<json> r = melt_image(e.name, snapshot, eager, pidns, progress);
   if (!r.ok()) {
     (void)log_.append(e.name, LogRecord{0, "failed", 0, 0, 0, 0, 0, 0, log_kind + ": " + r.error().to_string()});
     return r.error();
   }
   e.state = ProcessState::kRunning;
   e.pid = r->at("pid").get<pid_t>();
+  e.ns_pid = r->value("ns_pid", pid_t(0));
   FROST_ASSIGN(e.identity, identify(e.pid));
   FROST_TRY(save_registry());
   Runtime& rt = runtime_[e.name];
@@ -337,7 +343,8 @@ Result<json> Service::melt_entry(PersistentProcess& e, std::optional<store::Snap
   rt.gone_logged = false;
   rt.due = Clock::now() + std::chrono::milliseconds(e.every_ms);
   LogRecord rec{0, log_kind, 0, 0, 0, 0, 0, 0, ""};
-  rec.note = fmt::format("melted from snapshot {} as pid {}{}", r->at("snapshot").get<uint64_t>(), e.pid,
+  rec.note = fmt::format("melted from snapshot {} as pid {}{}{}", r->at("snapshot").get<uint64_t>(), e.pid,
+                         r->contains("ns_pid") ? fmt::format(" (pid {} in a new PID namespace)", r->at("ns_pid").get<pid_t>()) : "",
                          r->at("lazy").get<bool>() ? " (lazily)" : "");
   (void)log_.append(e.name, rec);
   (*r)["name"] = e.name;
@@ -347,6 +354,7 @@ Result<json> Service::melt_entry(PersistentProcess& e, std::optional<store::Snap
 Result<json> Service::melt(const json& req, const Caller& caller, const ProgressFn& progress) {
   std::string name = req.at("name").get<std::string>();
   bool eager = field<bool>(req, "eager", false);
+  bool pidns = field<bool>(req, "pidns", false);
   std::optional<store::SnapshotId> snapshot;
   if (req.contains("snapshot") && !req["snapshot"].is_null()) snapshot = req["snapshot"].get<store::SnapshotId>();
   PersistentProcess* e = registry_.find(name);
@@ -355,7 +363,7 @@ Result<json> Service::melt(const json& req, const Caller& caller, const Progress
     if (e->state == ProcessState::kRunning && still_running(e->pid, e->identity)) {
       return Error(ErrorKind::kExists, fmt::format("'{}' is running (pid {}); freeze it first", name, e->pid));
     }
-    return melt_entry(*e, snapshot, eager, "melt", progress);
+    return melt_entry(*e, snapshot, eager, pidns, "melt", progress);
   }
   if (caller.uid != 0) {
     // Whose image it is shows in the image itself.
@@ -366,9 +374,16 @@ Result<json> Service::melt(const json& req, const Caller& caller, const Progress
       FROST_TRY(may_act(caller, img.creds.uids[0], fmt::format("image '{}'", name)));
     }
   }
-  FROST_ASSIGN(json j, melt_image(name, snapshot, eager, progress));
+  FROST_ASSIGN(json j, melt_image(name, snapshot, eager, pidns, progress));
   j["name"] = name;
   return j;
+}
+
+// Whether the saved PID of a process that is not running is held by
+// another process (or one of its threads) on this machine.
+bool Service::pid_taken(const PersistentProcess& e) {
+  pid_t saved = e.ns_pid != 0 ? e.ns_pid : e.pid;
+  return ::access(fmt::format("/proc/{}", saved).c_str(), F_OK) == 0;
 }
 
 Result<json> Service::recover(const Caller& caller) {
@@ -388,7 +403,9 @@ Result<json> Service::recover(const Caller& caller) {
       failed.push_back(json{{"name", e.name}, {"error", why}});
       continue;
     }
-    Result<json> r = melt_entry(e, *intact, false, "recover", {});
+    // After a reboot the number usually belongs to someone else: then the
+    // process gets a PID namespace in which it is its own again.
+    Result<json> r = melt_entry(e, *intact, false, pid_taken(e), "recover", {});
     if (!r.ok()) {
       failed.push_back(json{{"name", e.name}, {"error", r.error().to_string()}});
       continue;
@@ -424,7 +441,7 @@ Result<json> Service::resume(const Caller& caller) {
   json done = json::array(), failed = json::array();
   for (PersistentProcess& e : registry_.entries()) {
     if (e.state != ProcessState::kFrozen || (caller.uid != 0 && caller.uid != e.uid)) continue;
-    Result<json> r = melt_entry(e, std::nullopt, false, "resume", {});
+    Result<json> r = melt_entry(e, std::nullopt, false, pid_taken(e), "resume", {});
     if (!r.ok()) {
       failed.push_back(json{{"name", e.name}, {"error", r.error().to_string()}});
       continue;

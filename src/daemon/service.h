@@ -98,13 +98,14 @@ class Service {
   // A snapshot of a registered process, logged. kind: weak, force, freeze.
   Result<json> snapshot_entry(PersistentProcess& e, const std::string& kind, const ProgressFn& progress);
   // Melts a registered process (lazily in the daemon) and marks it running.
-  Result<json> melt_entry(PersistentProcess& e, std::optional<store::SnapshotId> snapshot, bool eager,
+  Result<json> melt_entry(PersistentProcess& e, std::optional<store::SnapshotId> snapshot, bool eager, bool pidns,
                           const std::string& log_kind, const ProgressFn& progress);
   // Melts on a thread of its own that then serves the pages (lazy), or here (eager).
   Result<json> melt_image(const std::string& name, std::optional<store::SnapshotId> snapshot, bool eager,
-                          const ProgressFn& progress);
+                          bool pidns, const ProgressFn& progress);
   void tick_one(PersistentProcess& e, Runtime& rt, Clock::time_point now);
   void reap_children();
+  bool pid_taken(const PersistentProcess& e);
   bool serving(pid_t pid);
   Status save_registry();
 

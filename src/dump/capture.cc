@@ -102,6 +102,23 @@ Status capture_process_fields(pid_t pid, image::ProcessImage& img) {
   return Status::Ok();
 }
 
+// A process melted into a PID namespace of its own sees other ids than
+// frost does: the image keeps the ones it sees, so the next melt gives it
+// the same again.
+Status use_own_namespace_ids(pid_t pid, image::ProcessImage& img) {
+  FROST_ASSIGN(proc::ProcStatus st, proc::read_status(pid));
+  if (st.nspid.size() < 2) return Status::Ok();
+  pid_t own = st.nspid.back();
+  if (img.sid == pid) img.sid = own;
+  if (img.pgid == pid) img.pgid = own;
+  img.pid = own;
+  for (image::ThreadImage& t : img.threads) {
+    FROST_ASSIGN(proc::ProcStatus ts, proc::read_thread_status(pid, t.tid));
+    if (!ts.nspid.empty()) t.tid = ts.nspid.back();
+  }
+  return Status::Ok();
+}
+
 // Everything but the pages, which go to the writer as they are read.
 Result<image::ProcessImage> capture_image(const proc::SeizedProcess& seized, store::SnapshotWriter& writer,
                                           const ProgressFn& progress, MemoryDumpStats* stats,
@@ -117,6 +134,7 @@ Result<image::ProcessImage> capture_image(const proc::SeizedProcess& seized, sto
   FROST_ASSIGN(std::vector<siginfo_t> shared, proc::peek_pending_signals(pid, proc::SignalQueue::kShared));
   for (const siginfo_t& info : shared) img.shared_pending.push_back(siginfo_bytes(info));
   FROST_ASSIGN(img.fds, fds::dump_fds(pid));
+  FROST_TRY(use_own_namespace_ids(pid, img));
   // Last: the probes above map and unmap a scratch page in the process.
   FROST_ASSIGN(img.areas, dump_memory(pid, writer, progress, stats, tracking));
   return img;
@@ -185,13 +203,14 @@ Result<std::unique_ptr<DirtyTracker>> tracker_or_reason(pid_t pid, std::string* 
 // one before. They stop when the set no longer shrinks by half, or is small
 // enough that the stopped round will be short anyway.
 Status precopy_rounds(pid_t pid, store::SnapshotWriter& writer, DirtyTracker& tracker,
-                      std::vector<image::MemoryAreaImage>* seen, CaptureResult* result) {
+                      std::vector<image::MemoryAreaImage>* seen, std::vector<proc::MemoryArea>* recent,
+                      CaptureResult* result) {
   constexpr int kMaxRounds = 4;
   constexpr uint64_t kSmallEnough = 256;
   uint64_t last = UINT64_MAX;
   for (int round = 0; round < kMaxRounds; ++round) {
     MemoryDumpStats stats;
-    FROST_ASSIGN(std::vector<image::MemoryAreaImage> areas, precopy_memory(pid, writer, tracker, &stats));
+    FROST_ASSIGN(std::vector<image::MemoryAreaImage> areas, precopy_memory(pid, writer, tracker, &stats, recent));
     for (image::MemoryAreaImage& a : areas) seen->push_back(std::move(a));
     result->precopy_rounds++;
     result->precopy_pages += stats.pages;
@@ -232,10 +251,27 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   // What the last round must undo when areas vanish: the base's pages and
   // those copied by the rounds made while the process ran.
   std::vector<image::MemoryAreaImage> copied;
+  std::vector<proc::MemoryArea> recent;  // the last round's areas, with smaps' flags
   if (precopy_now) {
-    FROST_TRY(precopy_rounds(pid, *writer, **options.tracker, &copied, &result));
-    if (!parent) parent.emplace();
-    for (image::MemoryAreaImage& a : copied) parent->areas.push_back(std::move(a));
+    Status pre = precopy_rounds(pid, *writer, **options.tracker, &copied, &recent, &result);
+    if (!pre.ok()) {
+      // The running process changed under a round (an area unmapped while
+      // it was read, as a program starting up does): what was copied cannot
+      // be trusted, so start over with the whole capture done stopped.
+      writer.reset();
+      options.tracker->reset();
+      parent.reset();
+      base.reset();
+      copied.clear();
+      recent.clear();
+      precopy_now = false;
+      result.precopy_rounds = 0;
+      result.precopy_pages = 0;
+      FROST_ASSIGN(writer, store.begin_snapshot(result.name, std::nullopt));
+    } else {
+      if (!parent) parent.emplace();
+      for (image::MemoryAreaImage& a : copied) parent->areas.push_back(std::move(a));
+    }
   }
 
   Clock::time_point stop = Clock::now();
@@ -251,6 +287,7 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
     }
     tracking.tracker = options.tracker->get();
     if (parent && tracking.tracker != nullptr) tracking.parent = &*parent;
+    if (precopy_now && tracking.tracker != nullptr) tracking.recent = &recent;
   }
   MemoryDumpStats stats;
   FROST_ASSIGN(image::ProcessImage img, capture_image(seized, *writer, options.progress, &stats, tracking));

@@ -301,8 +301,29 @@ Result<std::vector<Run>> written_runs(DirtyTracker& tracker, const Plan& p) {
   return runs;
 }
 
-Result<std::vector<Plan>> plan_areas(pid_t pid, uint64_t* total) {
-  FROST_ASSIGN(std::vector<proc::MemoryArea> areas, proc::read_smaps(pid));
+bool same_mapping(const proc::MemoryArea& a, const proc::MemoryArea& b) {
+  return a.start == b.start && a.end == b.end && a.prot == b.prot && a.shared == b.shared && a.offset == b.offset &&
+         a.dev_major == b.dev_major && a.dev_minor == b.dev_minor && a.inode == b.inode && a.path == b.path;
+}
+
+// maps, with the smaps details of `recent` when every area is unchanged
+// since; smaps itself otherwise.
+Result<std::vector<proc::MemoryArea>> read_areas(pid_t pid, const std::vector<proc::MemoryArea>* recent) {
+  if (recent == nullptr) return proc::read_smaps(pid);
+  FROST_ASSIGN(std::vector<proc::MemoryArea> areas, proc::read_maps(pid));
+  size_t j = 0;
+  for (proc::MemoryArea& a : areas) {
+    while (j < recent->size() && (*recent)[j].end <= a.start) ++j;
+    if (j == recent->size() || !same_mapping(a, (*recent)[j])) return proc::read_smaps(pid);
+    a = (*recent)[j];
+  }
+  return areas;
+}
+
+Result<std::vector<Plan>> plan_areas(pid_t pid, uint64_t* total, const std::vector<proc::MemoryArea>* recent = nullptr,
+                                     std::vector<proc::MemoryArea>* seen = nullptr) {
+  FROST_ASSIGN(std::vector<proc::MemoryArea> areas, read_areas(pid, recent));
+  if (seen != nullptr) *seen = areas;
   Planner planner;
   std::vector<Plan> plans;
   for (const proc::MemoryArea& a : areas) {
@@ -325,9 +346,10 @@ std::vector<image::MemoryAreaImage> areas_of(std::vector<Plan>& plans) {
 }  // namespace
 
 Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::SnapshotWriter& writer,
-                                                           DirtyTracker& tracker, MemoryDumpStats* stats) {
+                                                           DirtyTracker& tracker, MemoryDumpStats* stats,
+                                                           std::vector<proc::MemoryArea>* seen) {
   uint64_t total = 0;
-  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total));
+  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, nullptr, seen));
   FROST_ASSIGN(proc::Pagemap pagemap, proc::Pagemap::open(pid));
   Copier copier(pid, writer, ProgressFn(), total, stats);
   for (const Plan& p : plans) {
@@ -350,7 +372,7 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
                                                         const ProgressFn& progress,
                                                         MemoryDumpStats* stats, Tracking tracking) {
   uint64_t total = 0;
-  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total));
+  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, tracking.recent));
   const bool incremental = tracking.tracker != nullptr && tracking.parent != nullptr;
   if (incremental) FROST_TRY(remove_vanished(*tracking.parent, plans, writer));
 
@@ -366,7 +388,15 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
       }
       std::vector<Run> runs;
       if (incremental && tracking.tracker->tracks(p.live)) {
-        FROST_ASSIGN(runs, written_runs(*tracking.tracker, p));
+        Result<std::vector<Run>> written = written_runs(*tracking.tracker, p);
+        if (written.ok()) {
+          runs = std::move(*written);
+        } else if (written.error().err() == EPERM) {
+          // Remapped since its flags were read: not registered, so copied whole.
+          FROST_ASSIGN(runs, private_runs(pagemap, p));
+        } else {
+          return written.error();
+        }
       } else {
         FROST_ASSIGN(runs, private_runs(pagemap, p));
       }

@@ -10,6 +10,7 @@
 #include "common/result.h"
 #include "dump/progress.h"
 #include "image/process_image.h"
+#include "proc/proc_maps.h"
 #include "store/store.h"
 
 namespace frost::dump {
@@ -29,6 +30,11 @@ class DirtyTracker;
 struct Tracking {
   DirtyTracker* tracker = nullptr;
   const image::ProcessImage* parent = nullptr;
+  // The areas (with smaps' flags) a pre-copy round saw moments ago. Reading
+  // smaps walks every page table, which is long for a big process: while it
+  // is stopped, maps is read instead and the flags of unchanged areas come
+  // from here (an area remapped meanwhile fails its write scan and is copied whole).
+  const std::vector<proc::MemoryArea>* recent = nullptr;
 };
 
 // Fails with kUnsupported naming the first area frost cannot freeze (device
@@ -45,6 +51,7 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
 // objects are left to the final, stopped round. Returns the areas it looked
 // at, for the final round to remove the pages of those that vanish.
 Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::SnapshotWriter& writer,
-                                                           DirtyTracker& tracker, MemoryDumpStats* stats);
+                                                           DirtyTracker& tracker, MemoryDumpStats* stats,
+                                                           std::vector<proc::MemoryArea>* seen);
 
 }  // namespace frost::dump

@@ -1,5 +1,7 @@
 #include "fds/open_fd.h"
 
+#include <signal.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/sysmacros.h>
@@ -71,15 +73,19 @@ Result<std::vector<OpenFd>> list_open_fds(pid_t pid) {
   for (int n : numbers) {
     OpenFd fd;
     fd.fd = n;
+    // A running process (a check before it is seized, a program starting
+    // up) may close an fd between the listing and these reads: skip it,
+    // unless it is the process that went.
+    auto process_gone = [pid] { return ::kill(pid, 0) != 0 && errno == ESRCH; };
     Result<std::string> link = proc::read_proc_link(pid, fmt::format("fd/{}", n));
     if (!link.ok()) {
-      if (link.error().is(ErrorKind::kNotFound)) return link.error();
+      if (link.error().is(ErrorKind::kNotFound) && process_gone()) return link.error();
       continue;  // closed meanwhile
     }
     fd.link = std::move(link).value();
     Result<std::string> info = proc::read_proc_file(pid, fmt::format("fdinfo/{}", n));
     if (!info.ok()) {
-      if (info.error().is(ErrorKind::kNotFound)) return info.error();
+      if (info.error().is(ErrorKind::kNotFound) && process_gone()) return info.error();
       continue;
     }
     FROST_TRY(parse_fdinfo(*info, fd));

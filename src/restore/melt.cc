@@ -19,6 +19,7 @@
 #include "restore/lazy_melt.h"
 #include "restore/melt_files.h"
 #include "restore/page_fill.h"
+#include "restore/pid_namespace.h"
 #include "restore/stub.h"
 #include "restore/thread_restore.h"
 
@@ -112,12 +113,24 @@ StubPlan make_plan(const image::ProcessImage& img, const std::vector<fds::Restor
   return p;
 }
 
+// The host TID of each of the image's threads, in the image's order.
+Result<std::vector<pid_t>> host_thread_ids(pid_t host_pid, const image::ProcessImage& img) {
+  FROST_ASSIGN(auto pairs, namespace_tids(host_pid));
+  std::vector<pid_t> out;
+  for (const image::ThreadImage& t : img.threads) {
+    auto it = std::find_if(pairs.begin(), pairs.end(), [&](const auto& p) { return p.first == t.tid; });
+    if (it == pairs.end()) return Error::io(fmt::format("thread {} of the image was not created", t.tid), 0);
+    out.push_back(it->second);
+  }
+  return out;
+}
+
 // Everything after the stub is seized. Any error leaves the stub to be killed.
 // A lazy melt leaves *pager set when pages are pending.
 Status build(proc::SeizedProcess& seized, store::Store& store, store::SnapshotId id,
              const image::ProcessImage& img, const MeltFiles& files, int helper_base,
              const MeltOptions& options, uint64_t* pages, std::unique_ptr<lazy::PageServer>* pager) {
-  pid_t pid = img.pid;
+  pid_t pid = seized.pid();  // the host's view: another number in a new PID namespace
   FROST_ASSIGN(proc::RemoteSyscall leader, proc::RemoteSyscall::attach(pid, pid));
   AddressSpace space(leader, img, files, helper_base);
   FROST_TRY(space.prepare());
@@ -154,9 +167,10 @@ Status build(proc::SeizedProcess& seized, store::Store& store, store::SnapshotId
   if (seized.threads().size() != img.threads.size()) {
     return Error::io(fmt::format("the new process has {} threads, the image {}", seized.threads().size(), img.threads.size()), 0);
   }
+  FROST_ASSIGN(std::vector<pid_t> host_tids, host_thread_ids(pid, img));
   FROST_TRY(restore_process_signals(leader, window, img));
   for (size_t i = 1; i < img.threads.size(); ++i) {
-    FROST_TRY(restore_thread_kernel_state(pid, img.threads[i], window, img.creds));
+    FROST_TRY(restore_thread_kernel_state({pid, host_tids[i], img.pid}, img.threads[i], window, img.creds));
   }
   // The leader last: its credentials may take away what the calls above need.
   if (kept_uffd >= helper_base) {
@@ -167,9 +181,9 @@ Status build(proc::SeizedProcess& seized, store::Store& store, store::SnapshotId
   }
   // Pending pages keep the process tied to this thread until served.
   if (*pager == nullptr) FROST_TRY(leader.call(SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0));
-  FROST_TRY(restore_thread_kernel_state(pid, img.threads[0], window, img.creds));
+  FROST_TRY(restore_thread_kernel_state({pid, pid, img.pid}, img.threads[0], window, img.creds));
   FROST_TRY(space.drop_window());
-  for (const image::ThreadImage& t : img.threads) FROST_TRY(set_thread_cpu_state(t));
+  for (size_t i = 0; i < img.threads.size(); ++i) FROST_TRY(set_thread_cpu_state(img.threads[i], host_tids[i]));
   if (helper) FROST_TRY(helper->stop());
   return Status::Ok();
 }
@@ -186,7 +200,12 @@ Result<MeltResult> melt(store::Store& store, const std::string& name, const Melt
   if (!decoded.ok()) return decoded.error().context(fmt::format("image '{}' (snapshot {})", name, result.snapshot));
   const image::ProcessImage& img = *decoded;
   FROST_TRY(check_image(img));
-  FROST_TRY(wait_for_free_ids(img, options.id_wait));
+  std::optional<PidNamespace> ns;
+  if (options.pidns) {
+    FROST_ASSIGN(ns, PidNamespace::create());
+  } else {
+    FROST_TRY(wait_for_free_ids(img, options.id_wait));
+  }
 
   FROST_ASSIGN(MeltFiles files, MeltFiles::open(img));
   int tty_helper = options.shell_job_tty >= 0 ? files.add_terminal(options.shell_job_tty) : -1;
@@ -201,7 +220,14 @@ Result<MeltResult> melt(store::Store& store, const std::string& name, const Melt
     nofile.rlim_cur = nofile.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
-  FROST_ASSIGN(Stub stub, Stub::spawn(plan));
+  plan.new_pidns = ns.has_value();
+  // The group it joined is not in the new namespace: it leads its own session there.
+  if (ns && plan.session == StubPlan::Session::kJoinGroup) plan.session = StubPlan::Session::kNewSession;
+  if (ns) FROST_TRY(ns->enter());
+  Result<Stub> spawned = Stub::spawn(plan);
+  if (ns) FROST_TRY(ns->leave());
+  if (!spawned.ok()) return spawned.error();
+  Stub stub = std::move(*spawned);
   FROST_ASSIGN(proc::SeizedProcess seized, proc::SeizedProcess::seize(stub.pid()));
   Status built = build(seized, store, result.snapshot, img, files, plan.helper_base, options, &result.pages,
                        &result.pager);
@@ -210,8 +236,13 @@ Result<MeltResult> melt(store::Store& store, const std::string& name, const Melt
     return built.error().context(fmt::format("melting '{}'", name));
   }
   FROST_TRY(seized.resume());
+  result.pid = stub.pid();
+  result.ns_pid = img.pid;
   stub.release();
-  result.pid = img.pid;
+  if (ns) {
+    result.ns_init = ns->init_pid();
+    ns->release();
+  }
   result.threads = int(img.threads.size());
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return result;

@@ -38,10 +38,15 @@ struct MeltOptions {
   // Page the private anonymous memory in on demand (and in the background)
   // instead of copying it before the process runs.
   bool lazy = false;
+  // Melt into a new PID namespace, where the process has its saved PID and
+  // TIDs whatever holds them on this machine (needs CAP_SYS_ADMIN).
+  bool pidns = false;
 };
 
 struct MeltResult {
-  pid_t pid = 0;
+  pid_t pid = 0;       // as seen from here (in a new PID namespace: not the saved one)
+  pid_t ns_pid = 0;    // the saved PID, which the process sees as its own
+  pid_t ns_init = 0;   // a new PID namespace's init (frost's child), else 0
   store::SnapshotId snapshot = 0;
   int threads = 0;
   uint64_t pages = 0;

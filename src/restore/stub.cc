@@ -145,7 +145,8 @@ Result<Stub> Stub::spawn(const StubPlan& plan) {
   UniqueFd status_r(status_pipe[0]), status_w(status_pipe[1]);
   std::vector<int> high(plan.fd_from.size() + plan.helpers.size() + 1);
 
-  pid_t parent = ::getpid();
+  // Inside a new PID namespace the parent (outside it) shows as 0.
+  pid_t parent = plan.new_pidns ? 0 : ::getpid();
   clone_args args{};
   args.exit_signal = SIGCHLD;
   uint64_t tid = uint64_t(plan.pid);

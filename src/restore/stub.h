@@ -27,6 +27,7 @@ namespace frost::restore {
 
 struct StubPlan {
   pid_t pid = 0;                       // the PID to take
+  bool new_pidns = false;              // born in a new PID namespace (its parent is outside)
   // fds to install: frost's fd -> the number in the process.
   std::vector<int> fd_from, fd_to;
   std::vector<uint8_t> fd_cloexec;

@@ -37,16 +37,17 @@ struct KernelSigevent {  // struct sigevent as the kernel reads it (x86-64)
 };
 static_assert(sizeof(KernelSigevent) == 64);
 
+// tgid and tid as the process sees them (inside its PID namespace).
 Status queue_signals(proc::RemoteSyscall& t, uint64_t scratch, const std::vector<std::vector<uint8_t>>& infos,
-                     bool shared) {
+                     pid_t tgid, pid_t tid, bool shared) {
   for (const std::vector<uint8_t>& info : infos) {
     if (info.size() != kSiginfoSize) return Error::corruption("a pending signal of the image is malformed");
     int sig = 0;
     std::memcpy(&sig, info.data(), sizeof sig);
     if (sig < 1 || sig > image::kSignalCount) return Error::corruption("a pending signal of the image is malformed");
     FROST_TRY(t.memory().write(scratch, info.data(), info.size()));
-    Result<long> r = shared ? t.call(SYS_rt_sigqueueinfo, t.pid(), sig, long(scratch))
-                            : t.call(SYS_rt_tgsigqueueinfo, t.pid(), t.tid(), sig, long(scratch));
+    Result<long> r = shared ? t.call(SYS_rt_sigqueueinfo, tgid, sig, long(scratch))
+                            : t.call(SYS_rt_tgsigqueueinfo, tgid, tid, sig, long(scratch));
     FROST_TRY(check(r, fmt::format("queueing pending signal {}", sig)));
   }
   return Status::Ok();
@@ -137,9 +138,9 @@ Status create_threads(proc::RemoteSyscall& leader, const Window& window, const i
   return Status::Ok();
 }
 
-Status restore_thread_kernel_state(pid_t pid, const image::ThreadImage& thread, const Window& window,
+Status restore_thread_kernel_state(const ThreadIds& ids, const image::ThreadImage& thread, const Window& window,
                                    const image::Credentials& creds) {
-  FROST_ASSIGN(proc::RemoteSyscall t, proc::RemoteSyscall::attach(pid, thread.tid, false));
+  FROST_ASSIGN(proc::RemoteSyscall t, proc::RemoteSyscall::attach(ids.host_pid, ids.host_tid, false));
   t.use_gadget(window.gadget);
   const uint64_t s = window.scratch;
   if (thread.rseq.abi_pointer != 0) {
@@ -159,13 +160,13 @@ Status restore_thread_kernel_state(pid_t pid, const image::ThreadImage& thread, 
   std::memcpy(name, thread.name.data(), std::min<size_t>(thread.name.size(), 15));
   FROST_TRY(t.memory().write(s, name, sizeof name));
   FROST_TRY(check(t.call(SYS_prctl, PR_SET_NAME, long(s)), "setting the thread name"));
-  FROST_TRY(queue_signals(t, s, thread.pending, false));
+  FROST_TRY(queue_signals(t, s, thread.pending, ids.pid, thread.tid, false));
   return apply_credentials(t, s, creds);
 }
 
 Status restore_process_signals(proc::RemoteSyscall& leader, const Window& window, const image::ProcessImage& image) {
   const uint64_t s = window.scratch;
-  FROST_TRY(queue_signals(leader, s, image.shared_pending, true));
+  FROST_TRY(queue_signals(leader, s, image.shared_pending, image.pid, image.pid, true));
   for (int which = 0; which < 3; ++which) {
     const image::ItimerImage& it = image.itimers[which];
     if (it.value_us == 0 && it.interval_us == 0) continue;
@@ -197,16 +198,16 @@ Status restore_process_signals(proc::RemoteSyscall& leader, const Window& window
                "ending POSIX timer restore");
 }
 
-Status set_thread_cpu_state(const image::ThreadImage& thread) {
+Status set_thread_cpu_state(const image::ThreadImage& thread, pid_t host_tid) {
   if (thread.regs.size() != sizeof(user_regs_struct)) {
     return Error::corruption(fmt::format("thread {}: registers of {} bytes, expected {}", thread.tid,
                                          thread.regs.size(), sizeof(user_regs_struct)));
   }
   user_regs_struct regs{};
   std::memcpy(&regs, thread.regs.data(), sizeof regs);
-  if (!thread.xstate.empty()) FROST_TRY(proc::set_xstate(thread.tid, thread.xstate));
-  FROST_TRY(proc::set_registers(thread.tid, proc::registers_for_restore(regs)));
-  return proc::set_signal_mask(thread.tid, thread.sigmask);
+  if (!thread.xstate.empty()) FROST_TRY(proc::set_xstate(host_tid, thread.xstate));
+  FROST_TRY(proc::set_registers(host_tid, proc::registers_for_restore(regs)));
+  return proc::set_signal_mask(host_tid, thread.sigmask);
 }
 
 }  // namespace frost::restore

@@ -21,9 +21,17 @@ struct Window {
 // window's pause() loop with every signal blocked, untraced: seize them next.
 Status create_threads(proc::RemoteSyscall& leader, const Window& window, const image::ProcessImage& image);
 
+// A thread's ids: as frost addresses it (host) and as the process sees
+// itself (pid; the thread's own is ThreadImage::tid). They differ in a melt
+// into a new PID namespace.
+struct ThreadIds {
+  pid_t host_pid = 0, host_tid = 0;
+  pid_t pid = 0;
+};
+
 // rseq, robust list, clear_child_tid, sigaltstack, name, the thread's pending
 // signals and, last, its credentials (only as frost may set them).
-Status restore_thread_kernel_state(pid_t pid, const image::ThreadImage& thread, const Window& window,
+Status restore_thread_kernel_state(const ThreadIds& ids, const image::ThreadImage& thread, const Window& window,
                                    const image::Credentials& creds);
 
 // Process-wide state set through the leader: the shared pending signals,
@@ -33,6 +41,6 @@ Status restore_process_signals(proc::RemoteSyscall& leader, const Window& window
 
 // Registers (rewound into an interrupted system call when it must restart),
 // xstate and signal mask. No remote call may follow in this thread.
-Status set_thread_cpu_state(const image::ThreadImage& thread);
+Status set_thread_cpu_state(const image::ThreadImage& thread, pid_t host_tid);
 
 }  // namespace frost::restore
