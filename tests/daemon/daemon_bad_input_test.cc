@@ -86,18 +86,7 @@ TEST(DaemonBadInput, RegistryEntryWhoseSnapshotIsDamaged) {
     reaper.add(pid);
   }  // killed: a crash
   fs::path store = home.path() / "store";
-  {
-    std::fstream f(store, std::ios::in | std::ios::out | std::ios::binary);
-    uint64_t size = fs::file_size(store);
-    for (uint64_t at = 1 << 20; at < size; at += 4096) {  // every block past the first MiB
-      f.seekg(std::streamoff(at));
-      char c = 0;
-      f.read(&c, 1);
-      c = char(c ^ 0x5a);
-      f.seekp(std::streamoff(at));
-      f.write(&c, 1);
-    }
-  }
+  flip_bytes(store, 1 << 20, 4096);  // every block past the first MiB
   std::string registry = slurp(home.path() / "registry.json");
   uint64_t bytes = fs::file_size(store);
   Outcome r = frost({"recover"}, home.path());

@@ -146,19 +146,6 @@ struct Frozen {
   }
 };
 
-void flip_bytes(const fs::path& file, uint64_t from, uint64_t step) {
-  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-  uint64_t size = fs::file_size(file);
-  for (uint64_t at = from; at < size; at += step) {
-    f.seekg(std::streamoff(at));
-    char c = 0;
-    f.read(&c, 1);
-    c = char(c ^ 0x5a);
-    f.seekp(std::streamoff(at));
-    f.write(&c, 1);
-  }
-}
-
 TEST(MeltBadInput, CorruptSnapshot) {
   Frozen frozen("blocked_read");
   fs::path store = frozen.home.path() / "store";

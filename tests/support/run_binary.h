@@ -94,4 +94,19 @@ inline void expect_one_line_error(const Outcome& r, const std::string& mentions)
   EXPECT_NE(r.err.find(mentions), std::string::npos) << r.err;
 }
 
+// Damages a file: flips a byte every `step` bytes from `from` on (a store's
+// blocks, to test that damage is found and nothing is made of it).
+inline void flip_bytes(const fs::path& file, uint64_t from, uint64_t step) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  uint64_t size = fs::file_size(file);
+  for (uint64_t at = from; at < size; at += step) {
+    f.seekg(std::streamoff(at));
+    char c = 0;
+    f.read(&c, 1);
+    c = char(c ^ 0x5a);
+    f.seekp(std::streamoff(at));
+    f.write(&c, 1);
+  }
+}
+
 }  // namespace frost::testing
