@@ -58,8 +58,7 @@ std::vector<VpnRange> lazy_vpn_ranges(const image::ProcessImage& image, const st
 
 Result<std::unique_ptr<lazy::PageServer>> start_page_server(proc::RemoteSyscall& leader, store::Store& store,
                                                             store::SnapshotId id, const image::ProcessImage& image,
-                                                            const std::vector<bool>& lazy, uint64_t pending,
-                                                            int* kept_fd) {
+                                                            const std::vector<bool>& lazy, int* kept_fd) {
   // Not user-mode-only: the kernel's own accesses (a read(2) into a pending
   // buffer) must wait for the page too. The stub still has frost's
   // credentials here, which that needs.
@@ -70,7 +69,6 @@ Result<std::unique_ptr<lazy::PageServer>> start_page_server(proc::RemoteSyscall&
   for (size_t i = 0; i < image.areas.size(); ++i) {
     if (lazy[i]) FROST_TRY(server->add_area(image.areas[i].start, image.areas[i].end));
   }
-  server->set_pending(pending);
   int kept = *kept_fd;
   server->set_release([kept](pid_t pid, int fd) { return release_served_process(pid, fd, kept); });
   return server;

@@ -35,7 +35,7 @@ std::vector<VpnRange> lazy_vpn_ranges(const image::ProcessImage& image, const st
 
 // Makes a userfaultfd in the process (through its leader, seized by the
 // calling thread) and a page server with the lazy areas registered; they
-// must be mapped. `pending` counts the stored pages they hold.
+// must be mapped. The caller sets the pending count once it knows it.
 //
 // The process keeps a copy of the userfaultfd (close-on-exec) at *kept_fd
 // until the server is done: frost's fds close before its exit raises the
@@ -43,8 +43,7 @@ std::vector<VpnRange> lazy_vpn_ranges(const image::ProcessImage& image, const st
 // read zeros. The caller must spare *kept_fd when it closes frost's helpers.
 Result<std::unique_ptr<lazy::PageServer>> start_page_server(proc::RemoteSyscall& leader, store::Store& store,
                                                             store::SnapshotId id, const image::ProcessImage& image,
-                                                            const std::vector<bool>& lazy, uint64_t pending,
-                                                            int* kept_fd);
+                                                            const std::vector<bool>& lazy, int* kept_fd);
 
 // Lets a served process go (seize, remote calls, detach), waiting a while
 // for another tracer to let go: closes its copy of the userfaultfd at

@@ -134,16 +134,15 @@ Status build(proc::SeizedProcess& seized, store::Store& store, store::SnapshotId
   FROST_ASSIGN(proc::RemoteSyscall leader, proc::RemoteSyscall::attach(pid, pid));
   AddressSpace space(leader, img, files, helper_base);
   FROST_TRY(space.prepare());
-  std::vector<uint64_t> per_area;
-  FROST_ASSIGN(std::vector<bool> filled, areas_with_pages(store, id, img, pages, &per_area));
+  FROST_ASSIGN(std::vector<bool> filled, areas_with_pages(store, id, img, pages));
   std::vector<bool> lazy(img.areas.size(), false);
-  uint64_t pending = 0;
+  bool pending = false;
   if (options.lazy) {
     lazy = lazy_areas(img, files, filled);
     for (size_t i = 0; i < lazy.size(); ++i) {
       if (!lazy[i]) continue;
       filled[i] = false;  // mapped with its own protections: UFFDIO_COPY needs no write access
-      pending += per_area[i];
+      pending = true;
     }
   }
   FROST_TRY(space.map_areas(filled));
@@ -152,12 +151,14 @@ Status build(proc::SeizedProcess& seized, store::Store& store, store::SnapshotId
   // answers such faults until the process is ready to run.
   std::unique_ptr<lazy::PageServer::FaultHelper> helper;
   int kept_uffd = -1;
-  if (pending > 0) {
-    FROST_ASSIGN(*pager, start_page_server(leader, store, id, img, lazy, pending, &kept_uffd));
+  if (pending) {
+    FROST_ASSIGN(*pager, start_page_server(leader, store, id, img, lazy, &kept_uffd));
     helper = (*pager)->serve_faults_in_background();
   }
-  std::vector<VpnRange> skip = pending > 0 ? lazy_vpn_ranges(img, lazy) : std::vector<VpnRange>{};
-  FROST_TRY(fill_pages(store, id, pid, files, options.progress, *pages - pending, skip));
+  std::vector<VpnRange> skip = pending ? lazy_vpn_ranges(img, lazy) : std::vector<VpnRange>{};
+  FROST_ASSIGN(uint64_t eager, fill_pages(store, id, pid, files, options.progress, pending ? 0 : *pages, skip));
+  // Every stored page the eager walk left out lies in a lazy area.
+  if (*pager != nullptr) (*pager)->set_pending(*pages - std::min(eager, *pages));
   FROST_TRY(space.finish_areas(filled));
   FROST_TRY(space.set_mm_fields());
 

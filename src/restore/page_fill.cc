@@ -21,18 +21,14 @@ constexpr uint64_t kPage = 4096;
 }  // namespace
 
 Result<std::vector<bool>> areas_with_pages(const store::Store& store, store::SnapshotId id,
-                                           const image::ProcessImage& image, uint64_t* pages,
-                                           std::vector<uint64_t>* per_area) {
-  FROST_ASSIGN(std::vector<uint64_t> vpns, store.page_numbers(id));
-  *pages = vpns.size();
+                                           const image::ProcessImage& image, uint64_t* pages) {
+  FROST_ASSIGN(store::SnapshotInfo info, store.info(id));
+  *pages = info.page_count;
   std::vector<bool> filled(image.areas.size(), false);
-  if (per_area) per_area->assign(image.areas.size(), 0);
   for (size_t i = 0; i < image.areas.size(); ++i) {
     const image::MemoryAreaImage& a = image.areas[i];
-    if (a.source == image::ContentSource::kSharedObject) continue;  // filled through its memfd
-    auto it = std::lower_bound(vpns.begin(), vpns.end(), a.start / kPage);
-    filled[i] = it != vpns.end() && *it < a.end / kPage;
-    if (per_area) (*per_area)[i] = uint64_t(std::lower_bound(it, vpns.end(), a.end / kPage) - it);
+    if (a.source == image::ContentSource::kSharedObject || a.end <= a.start) continue;  // filled through its memfd
+    FROST_ASSIGN(filled[i], store.has_pages(id, a.start / kPage, a.end / kPage - 1));
   }
   return filled;
 }
@@ -50,27 +46,24 @@ static Status write_shared_page(const MeltFiles& files, uint64_t vpn, std::span<
   return Status::Ok();
 }
 
-// Every stored page outside `skip`, in vpn order. A lazy melt leaves most
-// pages out: those left are read one by one instead of walking them all.
+// Every stored page outside `skip`, in vpn order: the gaps between the
+// skipped ranges are walked one by one, so a lazy melt reads none of the
+// index under its pending areas.
 static Status for_each_eager_page(const store::Store& store, store::SnapshotId id, const std::vector<VpnRange>& skip,
                                   const std::function<Status(uint64_t, std::span<const uint8_t, kPage>)>& fn) {
   if (skip.empty()) return store.for_each_page(id, fn);
-  FROST_ASSIGN(std::vector<uint64_t> vpns, store.page_numbers(id));
-  std::array<uint8_t, kPage> page;
-  auto skipped = skip.begin();
-  for (uint64_t vpn : vpns) {
-    while (skipped != skip.end() && skipped->end <= vpn) ++skipped;
-    if (skipped != skip.end() && skipped->first <= vpn) continue;
-    FROST_ASSIGN(bool stored, store.read_page(id, vpn, page));
-    if (stored) FROST_TRY(fn(vpn, page));
+  uint64_t from = 0;
+  for (const VpnRange& r : skip) {
+    if (r.first > from) FROST_TRY(store.for_each_page_in(id, from, r.first - 1, fn));
+    from = std::max(from, r.end);
   }
-  return Status::Ok();
+  return store.for_each_page_in(id, from, store::kMaxKey, fn);
 }
 
 // The store is read on this thread while the previous batch is written
 // into the process on the pipeline's: the two bandwidths overlap.
-Status fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, const MeltFiles& files,
-                  const ProgressFn& progress, uint64_t total_pages, const std::vector<VpnRange>& skip) {
+Result<uint64_t> fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, const MeltFiles& files,
+                            const ProgressFn& progress, uint64_t total_pages, const std::vector<VpnRange>& skip) {
   proc::ProcessMemory memory(pid);
   BatchPipeline<PageBatch> pipe(3, [&memory](PageBatch& b) -> Status {
     std::vector<proc::MemoryRange> ranges;
@@ -86,7 +79,7 @@ Status fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, co
   PageBatch* batch = pipe.acquire();
   uint64_t done = 0;
   Status walked = for_each_eager_page(store, id, skip, [&](uint64_t vpn, std::span<const uint8_t, kPage> page) -> Status {
-    if (++done % 4096 == 0 && progress) progress(done * kPage, total_pages * kPage);
+    if (++done % 4096 == 0 && progress && total_pages > 0) progress(done * kPage, total_pages * kPage);
     if (image::is_shared_object_vpn(vpn)) return write_shared_page(files, vpn, page);
     if (batch != nullptr && batch->room() == 0) {
       pipe.publish(batch);
@@ -100,8 +93,8 @@ Status fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, co
   Status written = pipe.finish();
   FROST_TRY(written);
   FROST_TRY(walked);
-  if (progress) progress(total_pages * kPage, total_pages * kPage);
-  return Status::Ok();
+  if (progress) progress(done * kPage, done * kPage);
+  return done;
 }
 
 }  // namespace frost::restore

@@ -14,10 +14,10 @@
 namespace frost::restore {
 
 // For each area of the image, whether the snapshot holds pages for it (the
-// area is then mapped writable until filled). With per_area, also how many.
+// area is then mapped writable until filled); *pages: the snapshot's pages.
+// A few index nodes per area: the cost does not grow with the image.
 Result<std::vector<bool>> areas_with_pages(const store::Store& store, store::SnapshotId id,
-                                           const image::ProcessImage& image, uint64_t* pages,
-                                           std::vector<uint64_t>* per_area = nullptr);
+                                           const image::ProcessImage& image, uint64_t* pages);
 
 // Snapshot pages [first, end) by vpn.
 struct VpnRange {
@@ -26,8 +26,9 @@ struct VpnRange {
 
 // Private pages go into process `pid` (process_vm_writev in large batches),
 // shared-object pages into their memfds. Pages in `skip` (sorted, disjoint:
-// a lazy melt's areas) are left out; total_pages counts the others.
-Status fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, const MeltFiles& files,
-                  const ProgressFn& progress, uint64_t total_pages, const std::vector<VpnRange>& skip = {});
+// a lazy melt's areas) are left out, and so are the index nodes that hold
+// only those. total_pages is for progress (0: unknown). Returns the pages filled.
+Result<uint64_t> fill_pages(const store::Store& store, store::SnapshotId id, pid_t pid, const MeltFiles& files,
+                            const ProgressFn& progress, uint64_t total_pages, const std::vector<VpnRange>& skip = {});
 
 }  // namespace frost::restore

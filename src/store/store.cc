@@ -52,7 +52,14 @@ Result<bool> Store::read_page(SnapshotId id, uint64_t vpn, std::span<uint8_t, kP
 }
 Status Store::for_each_page(SnapshotId id,
                             const std::function<Status(uint64_t, std::span<const uint8_t, kPageSize>)>& fn) const {
-  return impl_->for_each_page(id, fn);
+  return impl_->for_each_page(id, 0, kMaxKey, fn);
+}
+Status Store::for_each_page_in(SnapshotId id, uint64_t first, uint64_t last,
+                               const std::function<Status(uint64_t, std::span<const uint8_t, kPageSize>)>& fn) const {
+  return impl_->for_each_page(id, first, last, fn);
+}
+Result<bool> Store::has_pages(SnapshotId id, uint64_t first, uint64_t last) const {
+  return impl_->has_pages(id, first, last);
 }
 Result<std::vector<uint64_t>> Store::page_numbers(SnapshotId id) const { return impl_->page_numbers(id); }
 Result<std::vector<uint8_t>> Store::read_meta(SnapshotId id) const { return impl_->read_meta(id); }

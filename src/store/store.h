@@ -125,6 +125,12 @@ class Store {
   // Calls fn for every present page in vpn order; fn returning an error stops the walk.
   Status for_each_page(SnapshotId id,
                        const std::function<Status(uint64_t vpn, std::span<const uint8_t, kPageSize>)>& fn) const;
+  // The same for the pages with first <= vpn <= last: only the index nodes
+  // that meet the range are read.
+  Status for_each_page_in(SnapshotId id, uint64_t first, uint64_t last,
+                          const std::function<Status(uint64_t vpn, std::span<const uint8_t, kPageSize>)>& fn) const;
+  // Whether the snapshot holds any page with first <= vpn <= last (a few node reads).
+  Result<bool> has_pages(SnapshotId id, uint64_t first, uint64_t last) const;
   // Every present vpn, in order, without reading pages.
   Result<std::vector<uint64_t>> page_numbers(SnapshotId id) const;
   Result<std::vector<uint8_t>> read_meta(SnapshotId id) const;

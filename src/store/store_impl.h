@@ -64,8 +64,13 @@ class StoreImpl {
   Result<SnapshotId> latest(const std::string& owner) const;
   Result<SnapshotId> latest_intact(const std::string& owner) const;
   Result<bool> read_page(SnapshotId id, uint64_t vpn, std::span<uint8_t, kPageSize> out) const;
-  Status for_each_page(SnapshotId id,
+  Status for_each_page(SnapshotId id, uint64_t first, uint64_t last,
                        const std::function<Status(uint64_t, std::span<const uint8_t, kPageSize>)>& fn) const;
+  Status for_each_page(SnapshotId id,
+                       const std::function<Status(uint64_t, std::span<const uint8_t, kPageSize>)>& fn) const {
+    return for_each_page(id, 0, kMaxKey, fn);
+  }
+  Result<bool> has_pages(SnapshotId id, uint64_t first, uint64_t last) const;
   Result<std::vector<uint64_t>> page_numbers(SnapshotId id) const;
   Result<std::vector<uint8_t>> read_meta(SnapshotId id) const;
   Status verify(SnapshotId id) const;

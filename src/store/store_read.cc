@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "store/index_range.h"
 #include "store/store_impl.h"
 
 namespace frost::store {
@@ -116,7 +117,7 @@ Result<bool> StoreImpl::read_page(SnapshotId id, uint64_t vpn, std::span<uint8_t
   return true;
 }
 
-Status StoreImpl::for_each_page(SnapshotId id,
+Status StoreImpl::for_each_page(SnapshotId id, uint64_t first, uint64_t last,
                                 const std::function<Status(uint64_t, std::span<const uint8_t, kPageSize>)>& fn) const {
   FROST_TRY(const_cast<StoreImpl*>(this)->hold(id));
   HoldGuard guard(const_cast<StoreImpl*>(this), id);
@@ -137,12 +138,20 @@ Status StoreImpl::for_each_page(SnapshotId id,
     entries.clear();
     return Status::Ok();
   };
-  FROST_TRY(index_walk(*reader_, Tree::kPages, s.page_root, [&](uint64_t vpn, const IndexEntry& e) -> Status {
+  FROST_TRY(index_walk_range(*reader_, Tree::kPages, s.page_root, first, last, [&](uint64_t vpn, const IndexEntry& e) -> Status {
     vpns.push_back(vpn);
     entries.push_back(e);
     return vpns.size() == kBatch ? flush() : Status::Ok();
   }));
   return flush();
+}
+
+Result<bool> StoreImpl::has_pages(SnapshotId id, uint64_t first, uint64_t last) const {
+  std::shared_lock sl(state_mu_);
+  const SnapshotRecord* s = catalog_.snapshot(id);
+  if (!s) return no_snapshot(id);
+  FROST_ASSIGN(std::optional<uint64_t> key, index_first_key(*reader_, Tree::kPages, s->page_root, first, last));
+  return key.has_value();
 }
 
 Result<std::vector<uint64_t>> StoreImpl::page_numbers(SnapshotId id) const {
