@@ -19,7 +19,7 @@ Result<std::vector<uint8_t>> BlockReader::read_record(const IndexEntry& e) const
   std::vector<uint8_t> buf(len);
   FROST_ASSIGN(size_t got, file_->read_at(off, buf.data(), len));
   if (got != len) return Error::corruption("record at offset " + std::to_string(off) + " is past the end of the file");
-  if (!ignore_checksums_ && checksum(buf.data(), len) != e.checksum)
+  if (!ignore_checksums_ && block_checksum(buf.data(), len) != e.checksum)
     return Error::corruption("checksum mismatch in record at offset " + std::to_string(off));
   return buf;
 }
@@ -36,7 +36,7 @@ Status BlockReader::read_page(const IndexEntry& e, std::span<uint8_t, kPageSize>
       return Error::corruption("index points outside the log (offset " + std::to_string(off) + ")");
     FROST_ASSIGN(size_t got, file_->read_at(off, out.data(), kPageSize));
     if (got != kPageSize) return Error::corruption("page at offset " + std::to_string(off) + " is past the end of the file");
-    if (!ignore_checksums_ && checksum(out.data(), kPageSize) != e.checksum)
+    if (!ignore_checksums_ && block_checksum(out.data(), kPageSize) != e.checksum)
       return Error::corruption("checksum mismatch in page at offset " + std::to_string(off));
     return Status::Ok();
   }
@@ -68,7 +68,7 @@ Status BlockReader::read_pages(std::span<const IndexEntry> entries, uint8_t* out
     FROST_ASSIGN(size_t got, file_->read_at(off, dst, n * kPageSize));
     if (got != n * kPageSize) return Error::corruption("page at offset " + std::to_string(off) + " is past the end of the file");
     for (size_t k = 0; k < n && !ignore_checksums_; ++k) {
-      if (checksum(dst + k * kPageSize, kPageSize) != entries[i + k].checksum)
+      if (block_checksum(dst + k * kPageSize, kPageSize) != entries[i + k].checksum)
         return Error::corruption("checksum mismatch in page at offset " + std::to_string(off + k * kPageSize));
     }
     i += n;

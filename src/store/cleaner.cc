@@ -205,7 +205,7 @@ Result<bool> Cleaner::collect(uint32_t seg, std::vector<LiveBlock>* live) {
       auto rec = p.record(e);
       // A damaged live block stays where it is, for fsck to name: copying it
       // would only move the damage.
-      if (!s_.opt_.ignore_checksums && checksum(rec.data(), rec.size()) != e.checksum) return false;
+      if (!s_.opt_.ignore_checksums && block_checksum(rec.data(), rec.size()) != e.checksum) return false;
       found += record_footprint(e.length);
       live->push_back(LiveBlock{e, off, std::vector<uint8_t>(rec.begin(), rec.end())});
     }

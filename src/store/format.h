@@ -19,12 +19,12 @@ namespace frost::store {
 inline constexpr uint32_t kBlockSize = 4096;
 inline constexpr uint32_t kPageSize = 4096;
 inline constexpr uint32_t kRecordAlign = 16;
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;  // 2: compact index nodes, 32-bit block checksums
 
 inline constexpr uint64_t kSuperMagic = 0x31425354534f5246ull;       // "FROSTSB1"
 inline constexpr uint64_t kPartialMagic = 0x31505454534f5246ull;     // "FROSTTP1"
 inline constexpr uint64_t kCheckpointMagic = 0x31504354534f5246ull;  // "FROSTCP1"
-inline constexpr uint32_t kNodeMagic = 0x45444f4e;                   // "NODE"
+inline constexpr uint32_t kNodeMagic = 0x32444f4e;                   // "NOD2"
 
 inline constexpr uint32_t kNoSegment = 0xffffffffu;
 
@@ -92,7 +92,7 @@ struct SummaryEntry {
   uint64_t epoch;     // id of the snapshot that wrote the record
   uint32_t offset;    // within the segment
   uint32_t length;    // stored bytes (before alignment padding)
-  uint64_t checksum;  // XXH3-64 of the stored bytes
+  uint64_t checksum;  // block_checksum of the stored bytes (32 bits; the high half is 0)
 };
 static_assert(sizeof(SummaryEntry) == 40);
 
@@ -101,7 +101,7 @@ static_assert(sizeof(SummaryEntry) == 40);
 struct IndexEntry {
   uint64_t word;      // bits 0-41: file offset / 16; 42-57: stored length;
                       // 58-59: Codec; 60: zero page (no block)
-  uint64_t checksum;  // XXH3-64 of the stored bytes
+  uint64_t checksum;  // block_checksum of the stored bytes (32 bits; the high half is 0)
 
   static constexpr uint64_t kZeroBit = 1ull << 60;
   bool empty() const { return word == 0 && checksum == 0; }
@@ -124,16 +124,37 @@ inline constexpr int kFanout = 1 << kFanoutBits;
 inline constexpr int kLevels = 6;
 inline constexpr uint64_t kMaxKey = (1ull << (kFanoutBits * kLevels)) - 1;
 
-// A node record: NodeHeader, then one IndexEntry per set bit of the bitmap,
-// in slot order. Empty slots take no space.
+// A node record: NodeHeader, then (unless every slot is present) a bitmap of
+// kFanout bits saying which slots are, then the present slots' entries in
+// slot order, grouped in runs. Nodes are rewritten on every path to a changed
+// page, so they are encoded compactly: a run is a head byte (kRun*), then
+//   count      varint, unless kRunSingle (count 1)
+//   jump       zigzag varint, if kRunJump: the first entry's offset/16 minus
+//              where the previous entry's record ended (its footprint); without
+//              it the run starts right there. Later entries of a run follow
+//              each other in the log, so their offsets are implied.
+//   length     varint, if kRunLengthShared: the stored length of every entry
+// and then per entry: a varint length if kRunLengthEach, and the 4-byte
+// checksum (little-endian). A run of zero pages (kRunZero) has only the head
+// and the count. Varints are LEB128. The decoder rejects anything else: an
+// unknown bit, trailing bytes, a count that disagrees with the bitmap.
 struct NodeHeader {
   uint32_t magic;     // kNodeMagic
   uint8_t level;      // 0 = leaf (entries point at pages)
   uint8_t tree;       // Tree
-  uint16_t count;     // set bits in bitmap
-  uint64_t bitmap[kFanout / 64];
+  uint16_t count;     // present slots, 1..kFanout; kFanout: no bitmap follows
 };
-static_assert(sizeof(NodeHeader) == 40);
+static_assert(sizeof(NodeHeader) == 8);
+inline constexpr size_t kNodeBitmapBytes = kFanout / 8;
+
+inline constexpr uint8_t kRunCodecMask = 0x03;      // Codec of every entry
+inline constexpr uint8_t kRunZero = 0x04;           // zero pages: no block, nothing else stored
+inline constexpr uint8_t kRunLengthMask = 0x18;
+inline constexpr uint8_t kRunLengthPage = 0x00;     // every entry is kPageSize bytes
+inline constexpr uint8_t kRunLengthShared = 0x08;   // one length for the run
+inline constexpr uint8_t kRunLengthEach = 0x10;     // a length per entry
+inline constexpr uint8_t kRunJump = 0x20;
+inline constexpr uint8_t kRunSingle = 0x40;
 
 struct CommitRecord {
   uint64_t snapshot;

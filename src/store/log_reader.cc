@@ -47,7 +47,9 @@ Status validate_entry(const SummaryEntry& e, const PartialHeader& h, uint32_t se
 Status validate_superblock(const Superblock& sb) {
   if (sb.magic != kSuperMagic) return Error::corruption("not a frost store (bad superblock magic)");
   if (sb.version != kFormatVersion)
-    return Error(ErrorKind::kUnsupported, "store format version " + std::to_string(sb.version) + " is not supported");
+    return Error(ErrorKind::kUnsupported, "store format version " + std::to_string(sb.version) +
+                                              " is not supported (this frost reads version " +
+                                              std::to_string(kFormatVersion) + " only)");
   if (sb.block_size != kBlockSize) return Error::corruption("superblock: bad block size");
   if (sb.segment_size < 4 * kBlockSize || sb.segment_size > (1ull << 30) || sb.segment_size % kBlockSize != 0)
     return Error::corruption("superblock: bad segment size");
@@ -85,7 +87,7 @@ Result<Partial> read_partial(const File& file, const Superblock& sb, uint32_t se
     FROST_TRY(validate_entry(e, h, segment));
     if (opt.verify_records && !opt.ignore_checksums) {
       auto rec = p.record(e);
-      if (checksum(rec.data(), rec.size()) != e.checksum) return bad(segment, offset, "record checksum mismatch");
+      if (block_checksum(rec.data(), rec.size()) != e.checksum) return bad(segment, offset, "record checksum mismatch");
     }
   }
   return p;

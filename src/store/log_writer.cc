@@ -79,7 +79,7 @@ Result<IndexEntry> LogWriter::append(const RecordSpec& spec, std::span<const uin
 
   // Allocated on the first write: a read-only open never needs it.
   if (buf_.empty()) buf_.resize(geo_.segment_size);
-  uint64_t sum = precomputed ? *precomputed : checksum(bytes.data(), bytes.size());
+  uint64_t sum = precomputed ? *precomputed : block_checksum(bytes.data(), bytes.size());
   uint32_t rel = kPartialHeaderSize + data_length_;
   std::memcpy(buf_.data() + rel, bytes.data(), bytes.size());
   uint32_t padded = record_footprint(uint32_t(bytes.size()));

@@ -63,7 +63,7 @@ class LogWriter {
   LogPosition position() const;
 
   // Appends one record; its location and checksum come back as an IndexEntry.
-  // `sum`, when given, is the bytes' checksum, computed by the caller.
+  // `sum`, when given, is the bytes' block_checksum, computed by the caller.
   Result<IndexEntry> append(const RecordSpec& spec, std::span<const uint8_t> bytes,
                             std::optional<uint64_t> sum = std::nullopt);
   // Writes the partial being filled (not durable until sync()).

@@ -156,7 +156,8 @@ Status StoreImpl::put_pages(SnapshotId id, uint64_t first_vpn, std::span<const u
       p.zero = is_zero(page);
       if (p.zero) continue;
       p.codec = compress_block(opt_.compression, opt_.zstd_level, page, p.packed);
-      p.sum = p.codec == Codec::kNone ? checksum(page.data(), page.size()) : checksum(p.packed.data(), p.packed.size());
+      p.sum = p.codec == Codec::kNone ? block_checksum(page.data(), page.size())
+                                       : block_checksum(p.packed.data(), p.packed.size());
     }
   });
   std::lock_guard wl(write_mu_);

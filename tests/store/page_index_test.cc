@@ -63,7 +63,8 @@ TEST(NodeCodec, RoundTripsSparseNodes) {
   n.slot[0] = page(1);
   n.slot[255] = page(2);
   auto bytes = encode_node(n);
-  EXPECT_EQ(bytes.size(), sizeof(NodeHeader) + 2 * sizeof(IndexEntry));
+  // Header, bitmap, then two single runs: head, offset jump, checksum.
+  EXPECT_EQ(bytes.size(), sizeof(NodeHeader) + kNodeBitmapBytes + (1 + 1 + 4) + (1 + 2 + 4));
   auto back = decode_node(bytes, 2, Tree::kPages);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->slot[0], page(1));
