@@ -204,18 +204,22 @@ Result<std::unique_ptr<DirtyTracker>> tracker_or_reason(pid_t pid, std::string* 
 // enough that the stopped round will be short anyway.
 Status precopy_rounds(pid_t pid, store::SnapshotWriter& writer, DirtyTracker& tracker,
                       std::vector<image::MemoryAreaImage>* seen, std::vector<proc::MemoryArea>* recent,
-                      CaptureResult* result) {
+                      PrecopyState* state, CaptureResult* result) {
   constexpr int kMaxRounds = 4;
   constexpr uint64_t kSmallEnough = 256;
   uint64_t last = UINT64_MAX;
   for (int round = 0; round < kMaxRounds; ++round) {
     MemoryDumpStats stats;
-    FROST_ASSIGN(std::vector<image::MemoryAreaImage> areas, precopy_memory(pid, writer, tracker, &stats, recent));
+    FROST_ASSIGN(std::vector<image::MemoryAreaImage> areas,
+                 precopy_memory(pid, writer, tracker, &stats, recent, state));
     for (image::MemoryAreaImage& a : areas) seen->push_back(std::move(a));
     result->precopy_rounds++;
     result->precopy_pages += stats.pages;
-    if (stats.pages <= kSmallEnough || stats.pages * 2 > last) break;
-    last = stats.pages;
+    // Deferred pages were written all the same: they count toward whether
+    // the written set still shrinks.
+    uint64_t written = stats.pages + state->deferred;
+    if (written <= kSmallEnough || written * 2 > last) break;
+    last = written;
   }
   return Status::Ok();
 }
@@ -252,8 +256,9 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   // those copied by the rounds made while the process ran.
   std::vector<image::MemoryAreaImage> copied;
   std::vector<proc::MemoryArea> recent;  // the last round's areas, with smaps' flags
+  PrecopyState precopy_state;
   if (precopy_now) {
-    Status pre = precopy_rounds(pid, *writer, **options.tracker, &copied, &recent, &result);
+    Status pre = precopy_rounds(pid, *writer, **options.tracker, &copied, &recent, &precopy_state, &result);
     if (!pre.ok()) {
       // The running process changed under a round (an area unmapped while
       // it was read, as a program starting up does): what was copied cannot
@@ -264,6 +269,7 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
       base.reset();
       copied.clear();
       recent.clear();
+      precopy_state = PrecopyState();
       precopy_now = false;
       result.precopy_rounds = 0;
       result.precopy_pages = 0;
@@ -287,18 +293,29 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
     }
     tracking.tracker = options.tracker->get();
     if (parent && tracking.tracker != nullptr) tracking.parent = &*parent;
-    if (precopy_now && tracking.tracker != nullptr) tracking.recent = &recent;
+    if (precopy_now && tracking.tracker != nullptr) {
+      tracking.recent = &recent;
+      tracking.owed = &precopy_state.owed;
+    } else if (parent && tracking.tracker != nullptr && !tracking.tracker->known_areas().empty()) {
+      // A freeze (or a snapshot without pre-copy) right after a capture:
+      // the areas that capture saw, while maps shows them unchanged.
+      tracking.recent = &tracking.tracker->known_areas();
+    }
   }
   MemoryDumpStats stats;
+  // A snapshot's process goes on as soon as its pages are copied out: the
+  // store's work on them, the metadata and the sync come after. A commit
+  // that fails then drops the tracker (capture()), so nothing the process
+  // writes from here on can be lost to the next snapshot.
+  HeldPages held;
+  if (options.mode == CaptureMode::kSnapshot) tracking.hold = &held;
   FROST_ASSIGN(image::ProcessImage img, capture_image(seized, *writer, options.progress, &stats, tracking));
-  FROST_TRY(writer->put_meta(image::encode(img)));
   if (options.mode == CaptureMode::kSnapshot) {
-    // Everything is copied out: the process need not wait for the sync. A
-    // commit that fails now drops the tracker (capture()), so nothing the
-    // process writes from here on can be lost to the next snapshot.
     FROST_TRY(seized.resume());
     result.stopped_ms += ms_since(stop);
+    FROST_TRY(held.store(*writer));
   }
+  FROST_TRY(writer->put_meta(image::encode(img)));
   FROST_ASSIGN(result.snapshot, writer->commit());
   result.parent = base.value_or(0);
   if (tracking.tracker != nullptr) tracking.tracker->set_base(result.snapshot);
@@ -306,7 +323,7 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   if (options.mode == CaptureMode::kFreeze) {
     // The image of a frozen process is all there is of it: keep it past retention.
     FROST_TRY(store.pin(result.snapshot));
-    FROST_TRY(seized.kill());
+    FROST_TRY(seized.kill_in_background());
     result.stopped_ms += ms_since(stop);
   }
   FROST_ASSIGN(store::SnapshotInfo info, store.info(result.snapshot));

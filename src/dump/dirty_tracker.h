@@ -41,6 +41,12 @@ class DirtyTracker {
   // Pages of the area written since the last call (or track), protected again.
   Result<std::vector<proc::PageRange>> written(uint64_t start, uint64_t end);
 
+  // The process's areas as the last capture saw them, with smaps' flags
+  // (registrations it made included), for the next capture to read maps
+  // instead of smaps while the process is stopped; empty until a capture.
+  const std::vector<proc::MemoryArea>& known_areas() const { return known_areas_; }
+  void set_known_areas(std::vector<proc::MemoryArea> areas) { known_areas_ = std::move(areas); }
+
   pid_t pid() const { return pid_; }
   // The snapshot whose pages the next incremental one builds on.
   store::SnapshotId base() const { return base_; }
@@ -53,6 +59,7 @@ class DirtyTracker {
   UniqueFd uffd_;
   proc::Pagemap pagemap_;
   store::SnapshotId base_ = 0;
+  std::vector<proc::MemoryArea> known_areas_;
 };
 
 }  // namespace frost::dump

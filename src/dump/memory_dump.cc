@@ -4,7 +4,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -140,22 +143,27 @@ class Planner {
 
 // Gathers pages into batches: the process's memory (one process_vm_readv
 // per batch) or a shared object's (pread) is read on this thread while the
-// batch before goes into the store on the pipeline's.
+// batch before goes into the store on the pipeline's. With a hold, batches
+// are kept for the caller to store later and no pipeline runs.
 class Copier {
  public:
   Copier(pid_t pid, store::SnapshotWriter& writer, const ProgressFn& progress, uint64_t total,
-         MemoryDumpStats* stats)
-      : memory_(pid),
-        pipe_(3, [this, &writer, &progress, total, stats](PageBatch& b) -> Status {
-          Status st = b.for_each_run([&](uint64_t vpn, std::span<const uint8_t> bytes) {
-            return writer.put_pages(vpn, bytes);
-          });
-          stats->pages += b.pages;
-          stats->bytes_read += b.pages * kPage;
-          if (progress) progress(stats->bytes_read, total);
-          b.clear();
-          return st;
-        }) {}
+         MemoryDumpStats* stats, HeldPages* hold = nullptr)
+      : memory_(pid), writer_(writer), progress_(progress), stats_(stats), hold_(hold) {
+    if (hold_ != nullptr) return;
+    // The sink keeps what it needs by value or through this: the caller's
+    // progress function may be a temporary.
+    pipe_.emplace(3, [this, total](PageBatch& b) -> Status {
+      Status st = b.for_each_run([&](uint64_t vpn, std::span<const uint8_t> bytes) {
+        return writer_.put_pages(vpn, bytes);
+      });
+      stats_->pages += b.pages;
+      stats_->bytes_read += b.pages * kPage;
+      if (progress_) progress_(stats_->bytes_read, total);
+      b.clear();
+      return st;
+    });
+  }
 
   // Pages of the process, read in the next flush.
   Status add(Run run) {
@@ -179,16 +187,25 @@ class Copier {
 
   Status flush() {
     if (batch_ == nullptr) return Status::Ok();
+    Status st = Status::Ok();
     if (!pending_.empty()) {
-      Status st = memory_.read(pending_);
+      st = memory_.read(pending_);
       pending_.clear();
-      if (!st.ok()) {
-        pipe_.release(batch_);
-        batch_ = nullptr;
-        return st;
-      }
     }
-    pipe_.publish(batch_);
+    if (hold_ != nullptr) {
+      // Counted once read: the batch stays in the hold either way.
+      hold_->count(batch_->pages);
+      stats_->pages += batch_->pages;
+      stats_->bytes_read += batch_->pages * kPage;
+      batch_ = nullptr;
+      return st;
+    }
+    if (!st.ok()) {
+      pipe_->release(batch_);
+      batch_ = nullptr;
+      return st;
+    }
+    pipe_->publish(batch_);
     batch_ = nullptr;
     return Status::Ok();
   }
@@ -196,7 +213,8 @@ class Copier {
   // Flushes and waits for the store; the first error of either side.
   Status finish() {
     Status flushed = flush();
-    Status stored = pipe_.finish();
+    if (hold_ != nullptr) return flushed;
+    Status stored = pipe_->finish();
     FROST_TRY(stored);
     return flushed;
   }
@@ -205,13 +223,22 @@ class Copier {
   Status make_room() {
     if (batch_ != nullptr && batch_->room() > 0) return Status::Ok();
     FROST_TRY(flush());
-    batch_ = pipe_.acquire();
-    if (batch_ == nullptr) return pipe_.finish();  // the store failed: its error
+    if (hold_ != nullptr) {
+      if (hold_->full()) FROST_TRY(hold_->store(writer_));
+      batch_ = &hold_->append();
+      return Status::Ok();
+    }
+    batch_ = pipe_->acquire();
+    if (batch_ == nullptr) return pipe_->finish();  // the store failed: its error
     return Status::Ok();
   }
 
   proc::ProcessMemory memory_;
-  BatchPipeline<PageBatch> pipe_;
+  store::SnapshotWriter& writer_;
+  ProgressFn progress_;
+  MemoryDumpStats* stats_;
+  HeldPages* hold_;
+  std::optional<BatchPipeline<PageBatch>> pipe_;
   PageBatch* batch_ = nullptr;
   std::vector<proc::MemoryRange> pending_;
 };
@@ -294,11 +321,59 @@ Status remove_vanished(const image::ProcessImage& parent, const std::vector<Plan
   return Status::Ok();
 }
 
-Result<std::vector<Run>> written_runs(DirtyTracker& tracker, const Plan& p) {
+// Runs of ascending page addresses.
+std::vector<Run> runs_of(const std::vector<uint64_t>& pages) {
+  std::vector<Run> runs;
+  for (uint64_t a : pages) {
+    if (!runs.empty() && runs.back().remote + runs.back().pages * kPage == a) {
+      runs.back().pages++;
+    } else {
+      runs.push_back({a, a / kPage, 1});
+    }
+  }
+  return runs;
+}
+
+// The pages of the area written since the last scan (protected again), and
+// those of `owed` inside it.
+Result<std::vector<Run>> written_runs(DirtyTracker& tracker, const Plan& p,
+                                      const std::vector<uint64_t>* owed = nullptr) {
   FROST_ASSIGN(std::vector<proc::PageRange> written, tracker.written(p.area.start, p.area.end));
   std::vector<Run> runs;
-  for (const proc::PageRange& r : written) runs.push_back({r.start, r.start / kPage, r.pages()});
-  return runs;
+  auto lo = owed ? std::lower_bound(owed->begin(), owed->end(), p.area.start) : std::vector<uint64_t>::const_iterator();
+  auto hi = owed ? std::lower_bound(lo, owed->end(), p.area.end) : lo;
+  if (lo == hi) {
+    for (const proc::PageRange& r : written) runs.push_back({r.start, r.start / kPage, r.pages()});
+    return runs;
+  }
+  std::vector<uint64_t> pages(lo, hi);
+  for (const proc::PageRange& r : written) {
+    for (uint64_t a = r.start; a < r.end; a += kPage) pages.push_back(a);
+  }
+  std::sort(pages.begin(), pages.end());
+  pages.erase(std::unique(pages.begin(), pages.end()), pages.end());
+  return runs_of(pages);
+}
+
+// A pre-copy round's written pages of one area: the hot ones (also written
+// in the round before) go to state->owed while it has room, the rest are
+// returned to be copied now.
+Result<std::vector<Run>> precopy_runs(DirtyTracker& tracker, const Plan& p, PrecopyState& state,
+                                      std::vector<uint64_t>* written_now, std::vector<uint64_t>* owed_now) {
+  FROST_ASSIGN(std::vector<proc::PageRange> written, tracker.written(p.area.start, p.area.end));
+  std::vector<uint64_t> copy;
+  for (const proc::PageRange& r : written) {
+    for (uint64_t a = r.start; a < r.end; a += kPage) {
+      written_now->push_back(a);
+      bool hot = std::binary_search(state.last_written.begin(), state.last_written.end(), a);
+      if (hot && state.owed.size() + owed_now->size() < PrecopyState::kMaxOwed) {
+        owed_now->push_back(a);
+      } else {
+        copy.push_back(a);
+      }
+    }
+  }
+  return runs_of(copy);
 }
 
 bool same_mapping(const proc::MemoryArea& a, const proc::MemoryArea& b) {
@@ -345,18 +420,35 @@ std::vector<image::MemoryAreaImage> areas_of(std::vector<Plan>& plans) {
 
 }  // namespace
 
+PageBatch& HeldPages::append() {
+  batches_.push_back(std::make_unique<PageBatch>());
+  return *batches_.back();
+}
+
+Status HeldPages::store(store::SnapshotWriter& writer) {
+  std::vector<std::unique_ptr<PageBatch>> batches = std::move(batches_);
+  batches_.clear();
+  pages_ = 0;
+  for (const auto& b : batches) {
+    FROST_TRY(b->for_each_run([&](uint64_t vpn, std::span<const uint8_t> bytes) { return writer.put_pages(vpn, bytes); }));
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::SnapshotWriter& writer,
                                                            DirtyTracker& tracker, MemoryDumpStats* stats,
-                                                           std::vector<proc::MemoryArea>* seen) {
+                                                           std::vector<proc::MemoryArea>* seen,
+                                                           PrecopyState* state) {
   uint64_t total = 0;
   FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, nullptr, seen));
   FROST_ASSIGN(proc::Pagemap pagemap, proc::Pagemap::open(pid));
   Copier copier(pid, writer, ProgressFn(), total, stats);
+  std::vector<uint64_t> written_now, owed_now;
   for (const Plan& p : plans) {
     if (p.copy == Copy::kNothing || p.copy == Copy::kObject) continue;
     std::vector<Run> runs;
     if (tracker.tracks(p.live)) {
-      FROST_ASSIGN(runs, written_runs(tracker, p));
+      FROST_ASSIGN(runs, precopy_runs(tracker, p, *state, &written_now, &owed_now));
     } else {
       // Armed before the copy: a write during it marks the page for the next round.
       FROST_TRY(tracker.track(p.live));
@@ -365,6 +457,13 @@ Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::Sna
     for (const Run& r : runs) FROST_TRY(copier.add(r));
   }
   FROST_TRY(copier.finish());
+  // Areas come in ascending order, so both lists are sorted already.
+  state->last_written = std::move(written_now);
+  state->deferred = owed_now.size();
+  std::vector<uint64_t> owed;
+  std::merge(state->owed.begin(), state->owed.end(), owed_now.begin(), owed_now.end(), std::back_inserter(owed));
+  owed.erase(std::unique(owed.begin(), owed.end()), owed.end());
+  state->owed = std::move(owed);
   return areas_of(plans);
 }
 
@@ -372,13 +471,14 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
                                                         const ProgressFn& progress,
                                                         MemoryDumpStats* stats, Tracking tracking) {
   uint64_t total = 0;
-  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, tracking.recent));
+  std::vector<proc::MemoryArea> seen;
+  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, tracking.recent, &seen));
   const bool incremental = tracking.tracker != nullptr && tracking.parent != nullptr;
   if (incremental) FROST_TRY(remove_vanished(*tracking.parent, plans, writer));
 
   FROST_ASSIGN(proc::Pagemap pagemap, proc::Pagemap::open(pid));
   {
-    Copier copier(pid, writer, progress, total, stats);
+    Copier copier(pid, writer, progress, total, stats, tracking.hold);
     for (const Plan& p : plans) {
       if (p.copy == Copy::kNothing) continue;
       if (p.copy == Copy::kObject) {
@@ -388,7 +488,7 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
       }
       std::vector<Run> runs;
       if (incremental && tracking.tracker->tracks(p.live)) {
-        Result<std::vector<Run>> written = written_runs(*tracking.tracker, p);
+        Result<std::vector<Run>> written = written_runs(*tracking.tracker, p, tracking.owed);
         if (written.ok()) {
           runs = std::move(*written);
         } else if (written.error().err() == EPERM) {
@@ -408,8 +508,12 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
     // Still stopped: nothing was written between the copy and the arming.
     for (const Plan& p : plans) {
       if (p.copy == Copy::kNothing || p.copy == Copy::kObject || tracking.tracker->tracks(p.live)) continue;
-      FROST_TRY(tracking.tracker->track(p.live));
+      FROST_ASSIGN(bool tracked, tracking.tracker->track(p.live));
+      if (!tracked) continue;
+      auto it = std::find_if(seen.begin(), seen.end(), [&](const proc::MemoryArea& a) { return a.start == p.live.start; });
+      if (it != seen.end()) it->flags.add(proc::vmflag::kUffdWp);
     }
+    tracking.tracker->set_known_areas(std::move(seen));
   }
   return areas_of(plans);
 }

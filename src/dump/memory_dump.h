@@ -5,8 +5,10 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <vector>
 
+#include "common/page_batch.h"
 #include "common/result.h"
 #include "dump/progress.h"
 #include "image/process_image.h"
@@ -22,6 +24,40 @@ struct MemoryDumpStats {
 
 class DirtyTracker;
 
+// Pages read from a stopped process and not yet stored. A snapshot lets the
+// process go first: compressing, checksumming and writing them (most of a
+// short stop's time) then runs while it does. Bounded: once kMaxPages are
+// held, the copy stores them while the process waits, as it would without a
+// hold, and holds on from there.
+class HeldPages {
+ public:
+  static constexpr uint64_t kMaxPages = 16384;  // 64 MiB
+
+  // A new, empty batch at the end of the hold.
+  PageBatch& append();
+  // Pages added to the batches (their runs) since the last store().
+  void count(uint64_t pages) { pages_ += pages; }
+  bool full() const { return pages_ >= kMaxPages; }
+  uint64_t pages() const { return pages_; }
+  // Into the snapshot, in the order held; the hold is empty after, whatever happened.
+  Status store(store::SnapshotWriter& writer);
+
+ private:
+  std::vector<std::unique_ptr<PageBatch>> batches_;
+  uint64_t pages_ = 0;
+};
+
+// What the pre-copy rounds of one capture remember between them. A page
+// written in two rounds running is hot: copying it again each round writes
+// it to the store again each time (a counter, an index, a generation
+// array), so it is owed to the stopped round instead, which copies it once.
+struct PrecopyState {
+  static constexpr size_t kMaxOwed = 2048;  // 8 MiB: a millisecond of the stop
+  std::vector<uint64_t> last_written;  // page addresses the round before found written, sorted
+  std::vector<uint64_t> owed;          // page addresses deferred to the stopped round, sorted
+  uint64_t deferred = 0;               // pages the last round deferred
+};
+
 // With a tracker, writes are tracked from this capture on: areas not yet
 // tracked are registered once copied. With a parent too (the image of the
 // tracker's base snapshot, which the writer builds on), the capture is
@@ -35,6 +71,11 @@ struct Tracking {
   // is stopped, maps is read instead and the flags of unchanged areas come
   // from here (an area remapped meanwhile fails its write scan and is copied whole).
   const std::vector<proc::MemoryArea>* recent = nullptr;
+  // Where the pages go instead of the writer (see HeldPages); none: the writer.
+  HeldPages* hold = nullptr;
+  // Pages the pre-copy rounds deferred (PrecopyState::owed): copied with
+  // the written ones of the areas still mapped.
+  const std::vector<uint64_t>* owed = nullptr;
 };
 
 // Fails with kUnsupported naming the first area frost cannot freeze (device
@@ -52,6 +93,7 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
 // at, for the final round to remove the pages of those that vanish.
 Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::SnapshotWriter& writer,
                                                            DirtyTracker& tracker, MemoryDumpStats* stats,
-                                                           std::vector<proc::MemoryArea>* seen);
+                                                           std::vector<proc::MemoryArea>* seen,
+                                                           PrecopyState* state);
 
 }  // namespace frost::dump

@@ -81,17 +81,24 @@ Status probe_process(pid_t pid, pid_t tid, image::ProcessImage& image) {
   const uint64_t at = scratch.addr();
 
   // Dispositions: one slot per signal in the scratch page, read back at once.
+  // Only signals with a handler or SIG_IGN are asked (SigCgt, SigIgn), and
+  // SIGCHLD, whose SA_NOCLDWAIT works with SIG_DFL too: every other one is
+  // SIG_DFL, whose flags and mask do nothing. Each remote call is a few
+  // context switches, and a force snapshot's stop waits for all of them.
   static_assert(sizeof(KernelSigaction) * image::kSignalCount <= kScratch);
+  FROST_ASSIGN(proc::ProcStatus status, proc::read_status(pid));
+  const uint64_t asked = status.sig_caught | status.sig_ignored | (1ull << (SIGCHLD - 1));
+  auto ask = [&](int sig) { return sig != SIGKILL && sig != SIGSTOP && (asked >> (sig - 1) & 1); };
   for (int sig = 1; sig <= image::kSignalCount; ++sig) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (!ask(sig)) continue;
     uint64_t slot = at + (sig - 1) * sizeof(KernelSigaction);
     FROST_TRY(remote.call(SYS_rt_sigaction, sig, 0, long(slot), sizeof(uint64_t)));
   }
   KernelSigaction acts[image::kSignalCount] = {};
   FROST_TRY(remote.memory().read(at, acts, sizeof acts));
   for (int i = 0; i < image::kSignalCount; ++i) {
-    if (i + 1 == SIGKILL || i + 1 == SIGSTOP) continue;
-    image.sigactions[i] = {acts[i].handler, acts[i].flags, acts[i].restorer, acts[i].mask};
+    image.sigactions[i] = {};
+    if (ask(i + 1)) image.sigactions[i] = {acts[i].handler, acts[i].flags, acts[i].restorer, acts[i].mask};
   }
 
   for (int which = 0; which < 3; ++which) {

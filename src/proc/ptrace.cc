@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "common/unique_fd.h"
 #include "proc/proc_status.h"
 #include "proc/remote_syscall.h"
 
@@ -411,6 +412,44 @@ Status SeizedProcess::kill() {
   }
   release();
   return first;
+}
+
+Status SeizedProcess::kill_in_background() {
+  if (!attached_) return Error::invalid(fmt::format("process {} is not seized", pid_));
+  // The leader is waited for through a pidfd: if our own process is its
+  // parent too, another thread may reap it meanwhile, and its PID may then
+  // be a new process's (a melt's) that a wait by number would take events of.
+  // The other threads cannot be reaped by anyone else, nor their TIDs reused
+  // before the leader is gone.
+  UniqueFd leader(int(::syscall(SYS_pidfd_open, pid_, 0)));
+  if (!leader) return Error::io(fmt::format("opening a pidfd for process {}", pid_));
+  if (::kill(pid_, SIGKILL) < 0 && errno != ESRCH) {
+    return Error::io(fmt::format("killing process {}", pid_));
+  }
+  std::vector<pid_t> others;
+  for (const SeizedThread& t : threads_) {
+    if (t.tid != pid_) others.push_back(t.tid);
+  }
+  Clock::time_point deadline = Clock::now() + std::max<Clock::duration>(options_.stop_timeout, std::chrono::seconds(60));
+  // Any thread of the tracer's thread group may wait for its tracees.
+  std::thread([others = std::move(others), leader = std::move(leader), deadline] {
+    for (pid_t tid : others) {
+      for (;;) {
+        Result<TraceeEvent> ev = wait_tracee(tid, deadline);
+        if (!ev.ok() || ev->kind == TraceeEvent::Kind::kExited) break;
+        (void)resume_tracee(tid, 0);
+      }
+    }
+    for (int round = 0; Clock::now() < deadline; ++round) {
+      siginfo_t info{};
+      int r = ::waitid(P_PIDFD, id_t(leader.get()), &info, WEXITED | WNOHANG | __WALL);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 || info.si_pid != 0) return;  // reaped (by us or its parent)
+      backoff(round);
+    }
+  }).detach();
+  release();
+  return Status::Ok();
 }
 
 void SeizedProcess::release() {

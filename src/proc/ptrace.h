@@ -108,6 +108,12 @@ class SeizedProcess {
   // Ends the process with SIGKILL and waits until every thread is gone (the
   // leader is then left to its parent, or reaped if we are the parent).
   Status kill();
+  // The same, but returns once SIGKILL is sent: held in their stops, the
+  // threads can run no more of the program. The kernel's teardown of the
+  // address space (a fifth of a second for 4 GiB) is waited for, and the
+  // exits reaped, on a thread of its own. For a freeze, whose image is
+  // durable by then; a melt that needs the same PID waits for it.
+  Status kill_in_background();
 
  private:
   SeizedProcess(pid_t pid, SeizeOptions options) : pid_(pid), options_(options), attached_(true) {}

@@ -102,13 +102,27 @@ Status AddressSpace::prepare() {
   return move_special_areas();
 }
 
+// The stub is a copy of frost, with as many areas as frost has (thread
+// stacks, the store's buffers...): the gaps between what stays are unmapped
+// a range at a time (munmap skips holes), a few remote calls in all rather
+// than one per area.
 Status AddressSpace::unmap_stub_areas() {
   FROST_ASSIGN(std::vector<proc::MemoryArea> now, proc::read_maps(leader_.pid()));
+  std::vector<std::pair<uint64_t, uint64_t>> keep = {{window_, window_ + window_size_}};
+  uint64_t lo = UINT64_MAX, hi = 0;
   for (const proc::MemoryArea& a : now) {
-    if (is_special(a.kind) || a.kind == proc::AreaKind::kVsyscall) continue;
-    if (overlaps(a.start, a.end, window_, window_ + window_size_)) continue;
-    FROST_TRY(leader_.munmap(a.start, a.size()));
+    if (a.kind == proc::AreaKind::kVsyscall) continue;
+    if (is_special(a.kind)) keep.emplace_back(a.start, a.end);
+    lo = std::min(lo, a.start);
+    hi = std::max(hi, a.end);
   }
+  std::sort(keep.begin(), keep.end());
+  uint64_t at = lo;
+  for (auto [start, end] : keep) {
+    if (start > at && at < hi) FROST_TRY(leader_.munmap(at, std::min(start, hi) - at));
+    at = std::max(at, end);
+  }
+  if (at < hi) FROST_TRY(leader_.munmap(at, hi - at));
   return Status::Ok();
 }
 

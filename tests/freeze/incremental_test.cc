@@ -113,6 +113,27 @@ TEST_F(Incremental, FollowsUnmapRemapAndDontneed) {
   melt_and_check(frozen->snapshot);
 }
 
+// The buffer is mapped again in place between a snapshot and a freeze: maps
+// shows the same line, so the freeze takes the area's flags from the last
+// capture (no smaps while stopped), but the new mapping is not registered.
+// Its write scan fails, and the freeze must copy it whole.
+TEST_F(Incremental, AreaMappedAgainInPlaceIsCopiedWhole) {
+  ASSERT_TRUE(capture().ok());
+  ask(SIGUSR2, "WROTE 1");
+  auto inc = capture();
+  ASSERT_TRUE(inc.ok()) << inc.error().to_string();
+  EXPECT_LT(inc->pages, 200u);
+  ask(SIGURG, "REMAPPED");
+  ask(SIGUSR2, "WROTE 2");
+  opt.mode = dump::CaptureMode::kFreeze;
+  auto frozen = capture();
+  ASSERT_TRUE(frozen.ok()) << frozen.error().to_string();
+  EXPECT_EQ(frozen->parent, inc->snapshot);
+  EXPECT_GE(frozen->pages, 4096u) << "the new mapping was not copied whole";
+  p->reap_frozen();
+  melt_and_check(frozen->snapshot);
+}
+
 // Force snapshots copy while the process runs and stop it only for the last
 // round: the first one arms a tracker and copies everything in a round, the
 // next ones only what was written, and a reshaped address space between

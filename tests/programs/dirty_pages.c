@@ -3,12 +3,16 @@
 // starts a round g that rewrites every page i with i % 97 == g % 97 (about 1%)
 // and prints "WROTE g". SIGWINCH reshapes the memory once: the first 16 pages
 // are dropped (MADV_DONTNEED: they read as zero), the last 1024 unmapped, and
-// a new 256-page area mapped and filled; it prints "RESHAPED". On SIGUSR1 it
+// a new 256-page area mapped and filled; it prints "RESHAPED". SIGURG maps
+// the buffer again in place (MAP_FIXED, same size and protection: maps shows
+// the same line, but it is a new mapping) with the same contents, and prints
+// "REMAPPED". On SIGUSR1 it
 // checks every page against what must be there and prints PASS or FAIL.
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -21,10 +25,11 @@
 #define KEPT 3072
 #define EXTRA 256
 
-static volatile sig_atomic_t rounds_asked, reshape_asked;
+static volatile sig_atomic_t rounds_asked, reshape_asked, remap_asked;
 
 static void on_usr2(int sig) { (void)sig; rounds_asked++; }
 static void on_winch(int sig) { (void)sig; reshape_asked = 1; }
+static void on_urg(int sig) { (void)sig; remap_asked = 1; }
 
 static uint64_t word(int page, int round, int i) {
   return ((uint64_t)page << 40) ^ ((uint64_t)round << 24) ^ (uint64_t)i * 0x9e3779b97f4a7c15ull;
@@ -46,10 +51,13 @@ int main(void) {
   sigaction(SIGUSR2, &sa, NULL);
   sa.sa_handler = on_winch;
   sigaction(SIGWINCH, &sa, NULL);
+  sa.sa_handler = on_urg;
+  sigaction(SIGURG, &sa, NULL);
   sigset_t usr2;
   sigemptyset(&usr2);
   sigaddset(&usr2, SIGUSR2);
   sigaddset(&usr2, SIGWINCH);
+  sigaddset(&usr2, SIGURG);
   sigprocmask(SIG_BLOCK, &usr2, NULL);  // taken only inside sigsuspend: no request is missed
   st_ready();
 
@@ -63,6 +71,21 @@ int main(void) {
       done++;
       for (int p = done % 97; p < pages; p += 97) fill(buf + (size_t)p * PAGE / 8, p, done);
       printf("WROTE %d\n", done);
+      fflush(stdout);
+    }
+    if (remap_asked) {
+      remap_asked = 0;
+      size_t bytes = (size_t)pages * PAGE;
+      uint64_t *copy = malloc(bytes);
+      if (copy == NULL) { perror("malloc"); return 2; }
+      memcpy(copy, buf, bytes);
+      if (mmap(buf, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != buf) {
+        perror("mmap");
+        return 2;
+      }
+      memcpy(buf, copy, bytes);
+      free(copy);
+      printf("REMAPPED\n");
       fflush(stdout);
     }
     if (reshape_asked && reshaped_after < 0) {

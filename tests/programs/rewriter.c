@@ -15,8 +15,10 @@
 // generation and every generation with K.
 //
 // SIGUSR1: full check, "PASS verified <pages> pages gen <K>" or "FAIL page N ...".
-// SIGUSR2: "STATS work=<units> rewrites=<K> t=<seconds>" (since start,
-// CLOCK_MONOTONIC), also written to STATS_FILE (temp file + rename), which is
+// SIGUSR2: "STATS work=<units> rewrites=<K> t=<seconds> genpages=<G>" (since
+// start, CLOCK_MONOTONIC; G: the pages of the generation array written since
+// the last such line, which a snapshot stores besides the rewritten pages),
+// also written to STATS_FILE (temp file + rename), which is
 // besides rewritten once a second. The stats file is the only fd it opens, and
 // only while writing it.
 //
@@ -108,8 +110,18 @@ static double now_s(void) {
   return (double)(t.tv_sec - start.tv_sec) + (double)(t.tv_nsec - start.tv_nsec) / 1e9;
 }
 
+// Which pages of the generation array were written since the last STATS line.
+#define GENS_PER_PAGE (PAGE / sizeof(uint16_t))
+static uint8_t *gen_touched;
+static uint64_t gen_pages_touched;
+
 static void rewrite_next(void) {
   uint64_t p = perm(rewrites % n_pages);
+  uint64_t gp = p / GENS_PER_PAGE;
+  if (!(gen_touched[gp / 8] & (1u << (gp % 8)))) {
+    gen_touched[gp / 8] |= (uint8_t)(1u << (gp % 8));
+    gen_pages_touched++;
+  }
   uint16_t g = (uint16_t)(gens[p] + 1);
   fill_page(buf + p * WORDS, p, g);
   gens[p] = g;
@@ -190,11 +202,14 @@ static void write_stats_file(const char *line) {
 
 static void stats(int print) {
   char line[200];
-  snprintf(line, sizeof line, "STATS work=%llu rewrites=%llu t=%.6f\n", (unsigned long long)work_units,
-           (unsigned long long)rewrites, now_s());
+  snprintf(line, sizeof line, "STATS work=%llu rewrites=%llu t=%.6f genpages=%llu\n",
+           (unsigned long long)work_units, (unsigned long long)rewrites, now_s(),
+           (unsigned long long)gen_pages_touched);
   if (print) {
     fputs(line, stdout);
     fflush(stdout);
+    memset(gen_touched, 0, (n_pages / GENS_PER_PAGE + 8) / 8);
+    gen_pages_touched = 0;
   }
   if (stats_path != NULL) write_stats_file(line);
 }
@@ -247,7 +262,8 @@ int main(int argc, char **argv) {
   buf = mmap(NULL, n_pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   gens = mmap(NULL, n_pages * sizeof *gens, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
               -1, 0);
-  if (buf == MAP_FAILED || gens == MAP_FAILED) {
+  gen_touched = calloc(n_pages / GENS_PER_PAGE / 8 + 2, 1);
+  if (buf == MAP_FAILED || gens == MAP_FAILED || gen_touched == NULL) {
     perror("mmap");
     return 2;
   }
