@@ -203,15 +203,14 @@ Result<std::unique_ptr<DirtyTracker>> tracker_or_reason(pid_t pid, std::string* 
 // one before. They stop when the set no longer shrinks by half, or is small
 // enough that the stopped round will be short anyway.
 Status precopy_rounds(pid_t pid, store::SnapshotWriter& writer, DirtyTracker& tracker,
-                      std::vector<image::MemoryAreaImage>* seen, std::vector<proc::MemoryArea>* recent,
-                      PrecopyState* state, CaptureResult* result) {
+                      std::vector<image::MemoryAreaImage>* seen, PrecopyState* state, CaptureResult* result) {
   constexpr int kMaxRounds = 4;
   constexpr uint64_t kSmallEnough = 256;
   uint64_t last = UINT64_MAX;
   for (int round = 0; round < kMaxRounds; ++round) {
     MemoryDumpStats stats;
     FROST_ASSIGN(std::vector<image::MemoryAreaImage> areas,
-                 precopy_memory(pid, writer, tracker, &stats, recent, state));
+                 precopy_memory(pid, writer, tracker, &stats, state));
     for (image::MemoryAreaImage& a : areas) seen->push_back(std::move(a));
     result->precopy_rounds++;
     result->precopy_pages += stats.pages;
@@ -255,10 +254,9 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   // What the last round must undo when areas vanish: the base's pages and
   // those copied by the rounds made while the process ran.
   std::vector<image::MemoryAreaImage> copied;
-  std::vector<proc::MemoryArea> recent;  // the last round's areas, with smaps' flags
   PrecopyState precopy_state;
   if (precopy_now) {
-    Status pre = precopy_rounds(pid, *writer, **options.tracker, &copied, &recent, &precopy_state, &result);
+    Status pre = precopy_rounds(pid, *writer, **options.tracker, &copied, &precopy_state, &result);
     if (!pre.ok()) {
       // The running process changed under a round (an area unmapped while
       // it was read, as a program starting up does): what was copied cannot
@@ -268,7 +266,6 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
       parent.reset();
       base.reset();
       copied.clear();
-      recent.clear();
       precopy_state = PrecopyState();
       precopy_now = false;
       result.precopy_rounds = 0;
@@ -293,14 +290,7 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
     }
     tracking.tracker = options.tracker->get();
     if (parent && tracking.tracker != nullptr) tracking.parent = &*parent;
-    if (precopy_now && tracking.tracker != nullptr) {
-      tracking.recent = &recent;
-      tracking.owed = &precopy_state.owed;
-    } else if (parent && tracking.tracker != nullptr && !tracking.tracker->known_areas().empty()) {
-      // A freeze (or a snapshot without pre-copy) right after a capture:
-      // the areas that capture saw, while maps shows them unchanged.
-      tracking.recent = &tracking.tracker->known_areas();
-    }
+    if (precopy_now && tracking.tracker != nullptr) tracking.owed = &precopy_state.owed;
   }
   MemoryDumpStats stats;
   // A snapshot's process goes on as soon as its pages are copied out: the

@@ -59,4 +59,14 @@ Result<std::vector<proc::PageRange>> DirtyTracker::written(uint64_t start, uint6
   return pagemap_.written_pages(start, end);
 }
 
+const std::vector<proc::MemoryArea>* DirtyTracker::reusable_areas() const {
+  if (known_areas_.empty() || std::chrono::steady_clock::now() - flags_read_at_ > kMaxFlagAge) return nullptr;
+  return &known_areas_;
+}
+
+void DirtyTracker::set_known_areas(std::vector<proc::MemoryArea> areas, bool from_smaps) {
+  known_areas_ = std::move(areas);
+  if (from_smaps) flags_read_at_ = std::chrono::steady_clock::now();
+}
+
 }  // namespace frost::dump

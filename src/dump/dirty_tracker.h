@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -42,10 +43,20 @@ class DirtyTracker {
   Result<std::vector<proc::PageRange>> written(uint64_t start, uint64_t end);
 
   // The process's areas as the last capture saw them, with smaps' flags
-  // (registrations it made included), for the next capture to read maps
-  // instead of smaps while the process is stopped; empty until a capture.
-  const std::vector<proc::MemoryArea>& known_areas() const { return known_areas_; }
-  void set_known_areas(std::vector<proc::MemoryArea> areas) { known_areas_ = std::move(areas); }
+  // (the registrations it made included), so that the next capture can read
+  // maps and take the flags from here while maps shows the same areas.
+  // Reading smaps walks every page table: 35 ms for 4 GiB, each time.
+  //
+  // smaps is read again once the flags are kMaxFlagAge old: madvise() on a
+  // whole area changes its flags and not maps (DONTFORK, DONTDUMP, HUGEPAGE),
+  // and a capture within that age does not see it. An mlock does show, in
+  // VmLck. A registration lost to a mapping made anew shows when its write
+  // scan fails (the area is then copied whole).
+  static constexpr std::chrono::seconds kMaxFlagAge{30};
+  // The areas to reuse, or none when there are none or they are too old.
+  const std::vector<proc::MemoryArea>* reusable_areas() const;
+  // from_smaps: the flags were read now (else they came from here).
+  void set_known_areas(std::vector<proc::MemoryArea> areas, bool from_smaps);
 
   pid_t pid() const { return pid_; }
   // The snapshot whose pages the next incremental one builds on.
@@ -60,6 +71,7 @@ class DirtyTracker {
   proc::Pagemap pagemap_;
   store::SnapshotId base_ = 0;
   std::vector<proc::MemoryArea> known_areas_;
+  std::chrono::steady_clock::time_point flags_read_at_;
 };
 
 }  // namespace frost::dump

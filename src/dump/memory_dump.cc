@@ -21,6 +21,7 @@
 #include "proc/memory.h"
 #include "proc/pagemap.h"
 #include "proc/proc_maps.h"
+#include "proc/proc_status.h"
 
 namespace frost::dump {
 namespace {
@@ -382,23 +383,30 @@ bool same_mapping(const proc::MemoryArea& a, const proc::MemoryArea& b) {
 }
 
 // maps, with the smaps details of `recent` when every area is unchanged
-// since; smaps itself otherwise.
-Result<std::vector<proc::MemoryArea>> read_areas(pid_t pid, const std::vector<proc::MemoryArea>* recent) {
+// since (and so is the size mlocked); smaps itself otherwise.
+Result<std::vector<proc::MemoryArea>> read_areas(pid_t pid, const std::vector<proc::MemoryArea>* recent,
+                                                 bool* from_smaps) {
+  *from_smaps = true;
   if (recent == nullptr) return proc::read_smaps(pid);
   FROST_ASSIGN(std::vector<proc::MemoryArea> areas, proc::read_maps(pid));
+  FROST_ASSIGN(proc::ProcStatus status, proc::read_status(pid));
+  uint64_t locked = 0;
   size_t j = 0;
   for (proc::MemoryArea& a : areas) {
     while (j < recent->size() && (*recent)[j].end <= a.start) ++j;
     if (j == recent->size() || !same_mapping(a, (*recent)[j])) return proc::read_smaps(pid);
     a = (*recent)[j];
+    if (a.flags.has(proc::vmflag::kLocked)) locked += a.size();
   }
+  if (locked / 1024 != status.vm_locked_kb) return proc::read_smaps(pid);
+  *from_smaps = false;
   return areas;
 }
 
-Result<std::vector<Plan>> plan_areas(pid_t pid, uint64_t* total, const std::vector<proc::MemoryArea>* recent = nullptr,
-                                     std::vector<proc::MemoryArea>* seen = nullptr) {
-  FROST_ASSIGN(std::vector<proc::MemoryArea> areas, read_areas(pid, recent));
-  if (seen != nullptr) *seen = areas;
+Result<std::vector<Plan>> plan_areas(pid_t pid, uint64_t* total, const std::vector<proc::MemoryArea>* recent,
+                                     std::vector<proc::MemoryArea>* seen, bool* from_smaps) {
+  FROST_ASSIGN(std::vector<proc::MemoryArea> areas, read_areas(pid, recent, from_smaps));
+  *seen = areas;
   Planner planner;
   std::vector<Plan> plans;
   for (const proc::MemoryArea& a : areas) {
@@ -409,6 +417,13 @@ Result<std::vector<Plan>> plan_areas(pid_t pid, uint64_t* total, const std::vect
     plans.push_back(std::move(*p));
   }
   return plans;
+}
+
+// Notes a registration the tracker just made in the areas the capture
+// leaves it (DirtyTracker::set_known_areas), as smaps would now show it.
+void mark_tracked(std::vector<proc::MemoryArea>& seen, uint64_t start) {
+  auto it = std::find_if(seen.begin(), seen.end(), [&](const proc::MemoryArea& a) { return a.start == start; });
+  if (it != seen.end()) it->flags.add(proc::vmflag::kUffdWp);
 }
 
 std::vector<image::MemoryAreaImage> areas_of(std::vector<Plan>& plans) {
@@ -437,10 +452,11 @@ Status HeldPages::store(store::SnapshotWriter& writer) {
 
 Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::SnapshotWriter& writer,
                                                            DirtyTracker& tracker, MemoryDumpStats* stats,
-                                                           std::vector<proc::MemoryArea>* seen,
                                                            PrecopyState* state) {
   uint64_t total = 0;
-  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, nullptr, seen));
+  std::vector<proc::MemoryArea> seen;
+  bool from_smaps = false;
+  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, tracker.reusable_areas(), &seen, &from_smaps));
   FROST_ASSIGN(proc::Pagemap pagemap, proc::Pagemap::open(pid));
   Copier copier(pid, writer, ProgressFn(), total, stats);
   std::vector<uint64_t> written_now, owed_now;
@@ -451,12 +467,14 @@ Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::Sna
       FROST_ASSIGN(runs, precopy_runs(tracker, p, *state, &written_now, &owed_now));
     } else {
       // Armed before the copy: a write during it marks the page for the next round.
-      FROST_TRY(tracker.track(p.live));
+      FROST_ASSIGN(bool tracked, tracker.track(p.live));
+      if (tracked) mark_tracked(seen, p.live.start);
       FROST_ASSIGN(runs, private_runs(pagemap, p));
     }
     for (const Run& r : runs) FROST_TRY(copier.add(r));
   }
   FROST_TRY(copier.finish());
+  tracker.set_known_areas(std::move(seen), from_smaps);
   // Areas come in ascending order, so both lists are sorted already.
   state->last_written = std::move(written_now);
   state->deferred = owed_now.size();
@@ -472,7 +490,9 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
                                                         MemoryDumpStats* stats, Tracking tracking) {
   uint64_t total = 0;
   std::vector<proc::MemoryArea> seen;
-  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, tracking.recent, &seen));
+  bool from_smaps = false;
+  const std::vector<proc::MemoryArea>* reuse = tracking.tracker ? tracking.tracker->reusable_areas() : nullptr;
+  FROST_ASSIGN(std::vector<Plan> plans, plan_areas(pid, &total, reuse, &seen, &from_smaps));
   const bool incremental = tracking.tracker != nullptr && tracking.parent != nullptr;
   if (incremental) FROST_TRY(remove_vanished(*tracking.parent, plans, writer));
 
@@ -509,11 +529,9 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
     for (const Plan& p : plans) {
       if (p.copy == Copy::kNothing || p.copy == Copy::kObject || tracking.tracker->tracks(p.live)) continue;
       FROST_ASSIGN(bool tracked, tracking.tracker->track(p.live));
-      if (!tracked) continue;
-      auto it = std::find_if(seen.begin(), seen.end(), [&](const proc::MemoryArea& a) { return a.start == p.live.start; });
-      if (it != seen.end()) it->flags.add(proc::vmflag::kUffdWp);
+      if (tracked) mark_tracked(seen, p.live.start);
     }
-    tracking.tracker->set_known_areas(std::move(seen));
+    tracking.tracker->set_known_areas(std::move(seen), from_smaps);
   }
   return areas_of(plans);
 }

@@ -66,11 +66,6 @@ struct PrecopyState {
 struct Tracking {
   DirtyTracker* tracker = nullptr;
   const image::ProcessImage* parent = nullptr;
-  // The areas (with smaps' flags) a pre-copy round saw moments ago. Reading
-  // smaps walks every page table, which is long for a big process: while it
-  // is stopped, maps is read instead and the flags of unchanged areas come
-  // from here (an area remapped meanwhile fails its write scan and is copied whole).
-  const std::vector<proc::MemoryArea>* recent = nullptr;
   // Where the pages go instead of the writer (see HeldPages); none: the writer.
   HeldPages* hold = nullptr;
   // Pages the pre-copy rounds deferred (PrecopyState::owed): copied with
@@ -93,7 +88,6 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
 // at, for the final round to remove the pages of those that vanish.
 Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::SnapshotWriter& writer,
                                                            DirtyTracker& tracker, MemoryDumpStats* stats,
-                                                           std::vector<proc::MemoryArea>* seen,
                                                            PrecopyState* state);
 
 }  // namespace frost::dump

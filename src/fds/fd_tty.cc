@@ -48,8 +48,7 @@ class TtyHandler final : public FdHandler {
     FROST_ASSIGN(FdPayload p, FdPayload::decode(img.payload));
     if (ctx.options.shell_job_tty < 0) {
       return Error(ErrorKind::kUnsupported,
-                   fmt::format("fd {} is a terminal ({}): melt with --shell-job to attach it to yours",
-                               img.fd, p.path));
+                   fmt::format("a terminal ({}): melt with --shell-job to attach it to yours", p.path));
     }
     // A new open file of the caller's terminal, with the saved flags.
     std::string path = fmt::format("/proc/self/fd/{}", ctx.options.shell_job_tty);

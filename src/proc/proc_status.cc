@@ -190,6 +190,7 @@ bool apply_status_field(std::string_view key, std::string_view v, ProcStatus* s)
   if (key == "SigBlk") return parse_num(v, &s->sig_blocked, 16);
   if (key == "SigIgn") return parse_num(v, &s->sig_ignored, 16);
   if (key == "SigCgt") return parse_num(v, &s->sig_caught, 16);
+  if (key == "VmLck") return parse_num(v.substr(0, v.find(' ')), &s->vm_locked_kb);
   if (key == "CapInh") return parse_num(v, &s->cap_inheritable, 16);
   if (key == "CapPrm") return parse_num(v, &s->cap_permitted, 16);
   if (key == "CapEff") return parse_num(v, &s->cap_effective, 16);

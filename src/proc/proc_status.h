@@ -58,6 +58,7 @@ struct ProcStatus {
   uint64_t cap_inheritable = 0, cap_permitted = 0, cap_effective = 0, cap_bounding = 0,
            cap_ambient = 0;
   bool no_new_privs = false;
+  uint64_t vm_locked_kb = 0;  // VmLck: the size of the mlocked areas
   int seccomp = 0;                   // 0 off, 1 strict, 2 filter
   std::optional<mode_t> umask;       // "Umask:" (Linux 4.7)
 };

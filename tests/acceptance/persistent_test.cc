@@ -33,7 +33,23 @@ std::string describe_process(pid_t pid) {
   for (const std::string& line : split_lines(slurp(proc / "status"))) {
     if (line.starts_with("State:") || line.starts_with("TracerPid:") || line.starts_with("PPid:")) out += line + "\n";
   }
-  return out + "wchan: " + slurp(proc / "wchan") + "\nstack:\n" + slurp(proc / "stack");
+  out += "wchan: " + slurp(proc / "wchan") + "\nstack:\n" + slurp(proc / "stack");
+  // A zombie waits for its parent: say what the parent is doing.
+  pid_t parent = 0;
+  for (const std::string& line : split_lines(slurp(proc / "status"))) {
+    if (line.starts_with("PPid:")) parent = pid_t(std::atoi(line.c_str() + 5));
+  }
+  if (parent > 1) {
+    const fs::path pp = fs::path("/proc") / std::to_string(parent);
+    out += "parent " + std::to_string(parent) + " (" + slurp(pp / "comm") + "): ";
+    for (const std::string& line : split_lines(slurp(pp / "status"))) {
+      if (line.starts_with("State:") || line.starts_with("TracerPid:") || line.starts_with("SigBlk:") ||
+          line.starts_with("SigPnd:") || line.starts_with("ShdPnd:"))
+        out += line + "; ";
+    }
+    out += "wchan " + slurp(pp / "wchan") + "\nparent stack:\n" + slurp(pp / "stack");
+  }
+  return out;
 }
 
 // What the persistent tests share: a frostd, frost with --json, the log.
@@ -381,6 +397,20 @@ TEST_F(PersistentBashTest, InteractiveBashCrashedIsMeltedAsShellJobWithItsState)
   ASSERT_TRUE(frostd_.crash());
   ASSERT_NO_FATAL_FAILURE(type_and_wait(kFirstPane, "AFTERVAR=lost; echo after-$AFTERVAR", "after-lost"));
   ASSERT_EQ(::kill(bash, SIGKILL), 0);
+  if (!janitor_.wait_gone(bash, seconds(10))) {
+    // Now and then (1 run in 3 when two other tests run alongside, also at
+    // the commit before issue 4's third session) the tmux server never
+    // reaps the killed bash: a zombie, its parent asleep in poll with no
+    // signal pending, and a SIGCHLD sent by hand makes it reap at once. Its
+    // SIGCHLD went missing; why is not known (docs/PERSISTENCE.md, limits).
+    // Nudge it, and say so, rather than fail on what tmux does.
+    pid_t server = 0;
+    for (const std::string& line : split_lines(slurp(fs::path("/proc") / std::to_string(bash) / "status")))
+      if (line.starts_with("PPid:")) server = pid_t(std::atoi(line.c_str() + 5));
+    std::printf("NOTE: bash %d still unreaped 10 s after SIGKILL (%s); SIGCHLD sent to its parent %d\n", bash,
+                describe_process(bash).c_str(), server);
+    if (server > 1) ::kill(server, SIGCHLD);
+  }
   ASSERT_TRUE(janitor_.wait_gone(bash, kConditionTimeout)) << "bash outlived SIGKILL: " << describe_process(bash);
   ASSERT_NO_FATAL_FAILURE(wait_pane_dead(kFirstPane));
   const uint64_t newest = check_periodic_snapshots("bash");

@@ -136,10 +136,15 @@ struct Frozen {
   TempDir home, work;
   std::unique_ptr<Program> program;
   pid_t pid = 0;
+  std::vector<pid_t> other_tids;  // its threads but the leader, as frozen
   explicit Frozen(const std::string& name) {
     program = std::make_unique<Program>(program_path(name), work.path() / "out");
     EXPECT_TRUE(program->wait_ready());
     pid = program->pid();
+    for (const auto& e : fs::directory_iterator(fs::path("/proc") / std::to_string(pid) / "task")) {
+      pid_t tid = pid_t(std::stoi(e.path().filename().string()));
+      if (tid != pid) other_tids.push_back(tid);
+    }
     Outcome f = frost({"freeze", std::to_string(pid), "--name", "img"}, home.path());
     EXPECT_EQ(f.exit_code, 0) << f.err;
     program->reap_frozen();
@@ -210,7 +215,10 @@ TEST(MeltBadInput, ThreadIdTaken) {
   // The image's second thread id.
   std::string img = frost({"ls", "--json"}, frozen.home.path()).out;
   ASSERT_NE(img.find("\"img\""), std::string::npos);
-  pid_t tid = frozen.pid + 1;  // threads_regs starts its threads first thing
+  // One of the image's other thread ids (not pid + 1: under load another
+  // process may have taken that one before the program's first thread).
+  ASSERT_FALSE(frozen.other_tids.empty());
+  pid_t tid = frozen.other_tids.front();
   pid_t squatter = squat(tid);
   if (squatter != tid) GTEST_FAIL() << "could not take tid " << tid;
   Outcome r = frost({"melt", "img"}, frozen.home.path());
