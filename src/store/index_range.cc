@@ -13,36 +13,20 @@ std::pair<int, int> slots_meeting(int level, uint64_t base, uint64_t first, uint
   return {lo, hi};
 }
 
-Status walk_range(const NodeSource& src, Tree tree, const IndexEntry& e, int level, uint64_t base, uint64_t first,
-                  uint64_t last, const std::function<Status(uint64_t, const IndexEntry&)>& fn) {
+// Visits the present keys of the subtree in [first, last] in order until fn
+// says stop (true); returns whether it did.
+Result<bool> walk_range(const NodeSource& src, Tree tree, const IndexEntry& e, int level, uint64_t base, uint64_t first,
+                        uint64_t last, const std::function<Result<bool>(uint64_t, const IndexEntry&)>& fn) {
   FROST_ASSIGN(auto node, src.load_node(e, level, tree));
   auto [lo, hi] = slots_meeting(level, base, first, last);
   for (int i = lo; i <= hi; i++) {
     const IndexEntry& c = node->slot[i];
     if (c.empty()) continue;
     uint64_t key = base + uint64_t(i) * slot_span(level);
-    if (level == 0) {
-      FROST_TRY(fn(key, c));
-    } else {
-      FROST_TRY(walk_range(src, tree, c, level - 1, key, first, last, fn));
-    }
+    FROST_ASSIGN(bool stop, level == 0 ? fn(key, c) : walk_range(src, tree, c, level - 1, key, first, last, fn));
+    if (stop) return true;
   }
-  return Status::Ok();
-}
-
-Result<std::optional<uint64_t>> first_in(const NodeSource& src, Tree tree, const IndexEntry& e, int level,
-                                         uint64_t base, uint64_t first, uint64_t last) {
-  FROST_ASSIGN(auto node, src.load_node(e, level, tree));
-  auto [lo, hi] = slots_meeting(level, base, first, last);
-  for (int i = lo; i <= hi; i++) {
-    const IndexEntry& c = node->slot[i];
-    if (c.empty()) continue;
-    uint64_t key = base + uint64_t(i) * slot_span(level);
-    if (level == 0) return std::optional<uint64_t>(key);
-    FROST_ASSIGN(std::optional<uint64_t> found, first_in(src, tree, c, level - 1, key, first, last));
-    if (found) return found;
-  }
-  return std::optional<uint64_t>();
+  return false;
 }
 
 }  // namespace
@@ -51,14 +35,25 @@ Status index_walk_range(const NodeSource& src, Tree tree, IndexEntry root, uint6
                         const std::function<Status(uint64_t key, const IndexEntry& e)>& fn) {
   last = std::min(last, kMaxKey);
   if (root.empty() || first > last) return Status::Ok();
-  return walk_range(src, tree, root, kRootLevel, 0, first, last, fn);
+  Result<bool> walked = walk_range(src, tree, root, kRootLevel, 0, first, last,
+                                   [&](uint64_t key, const IndexEntry& e) -> Result<bool> {
+                                     FROST_TRY(fn(key, e));
+                                     return false;
+                                   });
+  if (!walked.ok()) return walked.error();
+  return Status::Ok();
 }
 
 Result<std::optional<uint64_t>> index_first_key(const NodeSource& src, Tree tree, IndexEntry root, uint64_t first,
                                                 uint64_t last) {
   last = std::min(last, kMaxKey);
-  if (root.empty() || first > last) return std::optional<uint64_t>();
-  return first_in(src, tree, root, kRootLevel, 0, first, last);
+  std::optional<uint64_t> found;
+  if (root.empty() || first > last) return found;
+  FROST_TRY(walk_range(src, tree, root, kRootLevel, 0, first, last, [&](uint64_t key, const IndexEntry&) -> Result<bool> {
+    found = key;
+    return true;
+  }));
+  return found;
 }
 
 }  // namespace frost::store
