@@ -419,6 +419,14 @@ Result<std::vector<Plan>> plan_areas(pid_t pid, uint64_t* total, const std::vect
   return plans;
 }
 
+// An area copied whole in an incremental capture (new, or mapped anew where
+// another was): the pages the snapshot inherits in its range are the old
+// mapping's, and those the copy does not put again (absent now: they read
+// as zero) must not stay. Puts after this win.
+Status drop_inherited(store::SnapshotWriter& writer, const Plan& p) {
+  return writer.remove_pages(p.area.start / kPage, p.area.end / kPage - 1);
+}
+
 // Notes a registration the tracker just made in the areas the capture
 // leaves it (DirtyTracker::set_known_areas), as smaps would now show it.
 void mark_tracked(std::vector<proc::MemoryArea>& seen, uint64_t start) {
@@ -463,9 +471,19 @@ Result<std::vector<image::MemoryAreaImage>> precopy_memory(pid_t pid, store::Sna
   for (const Plan& p : plans) {
     if (p.copy == Copy::kNothing || p.copy == Copy::kObject) continue;
     std::vector<Run> runs;
-    if (tracker.tracks(p.live)) {
-      FROST_ASSIGN(runs, precopy_runs(tracker, p, *state, &written_now, &owed_now));
-    } else {
+    bool whole = !tracker.tracks(p.live);
+    if (!whole) {
+      Result<std::vector<Run>> written = precopy_runs(tracker, p, *state, &written_now, &owed_now);
+      if (written.ok()) {
+        runs = std::move(*written);
+      } else if (written.error().err() == EPERM) {
+        whole = true;  // mapped anew since its flags were read: not registered
+      } else {
+        return written.error();
+      }
+    }
+    if (whole) {
+      FROST_TRY(drop_inherited(writer, p));
       // Armed before the copy: a write during it marks the page for the next round.
       FROST_ASSIGN(bool tracked, tracker.track(p.live));
       if (tracked) mark_tracked(seen, p.live.start);
@@ -507,17 +525,19 @@ Result<std::vector<image::MemoryAreaImage>> dump_memory(pid_t pid, store::Snapsh
         continue;
       }
       std::vector<Run> runs;
-      if (incremental && tracking.tracker->tracks(p.live)) {
+      bool whole = !(incremental && tracking.tracker->tracks(p.live));
+      if (!whole) {
         Result<std::vector<Run>> written = written_runs(*tracking.tracker, p, tracking.owed);
         if (written.ok()) {
           runs = std::move(*written);
         } else if (written.error().err() == EPERM) {
-          // Remapped since its flags were read: not registered, so copied whole.
-          FROST_ASSIGN(runs, private_runs(pagemap, p));
+          whole = true;  // remapped since its flags were read: not registered, so copied whole
         } else {
           return written.error();
         }
-      } else {
+      }
+      if (whole) {
+        if (incremental) FROST_TRY(drop_inherited(writer, p));
         FROST_ASSIGN(runs, private_runs(pagemap, p));
       }
       for (const Run& r : runs) FROST_TRY(copier.add(r));

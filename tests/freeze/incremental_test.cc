@@ -134,6 +134,44 @@ TEST_F(Incremental, AreaMappedAgainInPlaceIsCopiedWhole) {
   melt_and_check(frozen->snapshot);
 }
 
+// The buffer is mapped again in place, empty, between two snapshots: the
+// new mapping is copied whole, and the pages it does not have must not be
+// inherited from the snapshot before (they read as zero now).
+TEST_F(Incremental, AreaMappedAgainEmptyDropsTheOldPages) {
+  ASSERT_TRUE(capture().ok());
+  ask(SIGUSR2, "WROTE 1");
+  ASSERT_TRUE(capture().ok());
+  ask(SIGTTIN, "EMPTIED");
+  ask(SIGUSR2, "WROTE 2");  // about 1% of the pages again
+  auto inc = capture();
+  ASSERT_TRUE(inc.ok()) << inc.error().to_string();
+  EXPECT_LT(inc->pages, 200u);
+  ask(SIGUSR2, "WROTE 3");
+  opt.mode = dump::CaptureMode::kFreeze;
+  auto frozen = capture();
+  ASSERT_TRUE(frozen.ok()) << frozen.error().to_string();
+  p->reap_frozen();
+  melt_and_check(frozen->snapshot);
+}
+
+// The same with pre-copy rounds: a round copies the new mapping whole.
+TEST_F(Incremental, AreaMappedAgainEmptyDuringPrecopy) {
+  opt.precopy = true;
+  ASSERT_TRUE(capture().ok());
+  ask(SIGUSR2, "WROTE 1");
+  ASSERT_TRUE(capture().ok());
+  ask(SIGTTIN, "EMPTIED");
+  ask(SIGUSR2, "WROTE 2");
+  auto inc = capture();
+  ASSERT_TRUE(inc.ok()) << inc.error().to_string();
+  opt.precopy = false;
+  opt.mode = dump::CaptureMode::kFreeze;
+  auto frozen = capture();
+  ASSERT_TRUE(frozen.ok()) << frozen.error().to_string();
+  p->reap_frozen();
+  melt_and_check(frozen->snapshot);
+}
+
 // Force snapshots copy while the process runs and stop it only for the last
 // round: the first one arms a tracker and copies everything in a round, the
 // next ones only what was written, and a reshaped address space between

@@ -6,7 +6,8 @@
 // a new 256-page area mapped and filled; it prints "RESHAPED". SIGURG maps
 // the buffer again in place (MAP_FIXED, same size and protection: maps shows
 // the same line, but it is a new mapping) with the same contents, and prints
-// "REMAPPED". On SIGUSR1 it
+// "REMAPPED". SIGTTIN maps it again in place empty (every page reads zero
+// until a later round writes it) and prints "EMPTIED". On SIGUSR1 it
 // checks every page against what must be there and prints PASS or FAIL.
 #define _GNU_SOURCE
 #include <signal.h>
@@ -25,11 +26,12 @@
 #define KEPT 3072
 #define EXTRA 256
 
-static volatile sig_atomic_t rounds_asked, reshape_asked, remap_asked;
+static volatile sig_atomic_t rounds_asked, reshape_asked, remap_asked, empty_asked;
 
 static void on_usr2(int sig) { (void)sig; rounds_asked++; }
 static void on_winch(int sig) { (void)sig; reshape_asked = 1; }
 static void on_urg(int sig) { (void)sig; remap_asked = 1; }
+static void on_ttin(int sig) { (void)sig; empty_asked = 1; }
 
 static uint64_t word(int page, int round, int i) {
   return ((uint64_t)page << 40) ^ ((uint64_t)round << 24) ^ (uint64_t)i * 0x9e3779b97f4a7c15ull;
@@ -53,15 +55,18 @@ int main(void) {
   sigaction(SIGWINCH, &sa, NULL);
   sa.sa_handler = on_urg;
   sigaction(SIGURG, &sa, NULL);
+  sa.sa_handler = on_ttin;
+  sigaction(SIGTTIN, &sa, NULL);
   sigset_t usr2;
   sigemptyset(&usr2);
   sigaddset(&usr2, SIGUSR2);
   sigaddset(&usr2, SIGWINCH);
   sigaddset(&usr2, SIGURG);
+  sigaddset(&usr2, SIGTTIN);
   sigprocmask(SIG_BLOCK, &usr2, NULL);  // taken only inside sigsuspend: no request is missed
   st_ready();
 
-  int done = 0, pages = PAGES, reshaped_after = -1;
+  int done = 0, pages = PAGES, reshaped_after = -1, emptied_after = -1;
   uint64_t *extra = NULL;
   sigset_t wait_set;
   sigemptyset(&wait_set);
@@ -71,6 +76,15 @@ int main(void) {
       done++;
       for (int p = done % 97; p < pages; p += 97) fill(buf + (size_t)p * PAGE / 8, p, done);
       printf("WROTE %d\n", done);
+      fflush(stdout);
+    }
+    if (empty_asked && emptied_after < 0) {
+      if (mmap(buf, (size_t)pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != buf) {
+        perror("mmap");
+        return 2;
+      }
+      emptied_after = done;
+      printf("EMPTIED\n");
       fflush(stdout);
     }
     if (remap_asked) {
@@ -106,7 +120,8 @@ int main(void) {
     for (int r = 1; r <= done; r++)
       if (p % 97 == r % 97) last = r;
     // A dropped page reads as zero until a later round writes it again.
-    int zero = reshaped_after >= 0 && p < DROPPED && last <= reshaped_after;
+    int zero = (reshaped_after >= 0 && p < DROPPED && last <= reshaped_after) ||
+               (emptied_after >= 0 && last <= emptied_after);
     uint64_t *q = buf + (size_t)p * PAGE / 8;
     for (int i = 0; i < PAGE / 8; i++) {
       if (q[i] != (zero ? 0 : word(p, last, i))) {
