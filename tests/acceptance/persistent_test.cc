@@ -436,10 +436,7 @@ TEST_F(PersistentBashTest, InteractiveBashCrashedIsMeltedAsShellJobWithItsState)
   EXPECT_TRUE(has_line(screen, "after-[unset]")) << "a variable set after the last snapshot survived:\n" << screen;
   EXPECT_NE(newest, 0u);
 
-  Outcome killed = tmux_.command({"kill-server"});
-  EXPECT_EQ(killed.exit_code, 0) << killed;
-  EXPECT_TRUE(janitor_.wait_gone(bash, seconds(30))) << "bash " << bash << " outlived the tmux server";
-  EXPECT_TRUE(janitor_.wait_gone(frost_pid, seconds(30))) << "frost " << frost_pid << " outlived the tmux server";
+  kill_server_expect_gone(bash, frost_pid);
 }
 
 }  // namespace

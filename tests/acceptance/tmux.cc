@@ -75,6 +75,14 @@ void TmuxBashTestBase::wait_pane_dead(const std::string& pane) {
       << "the pane " << pane << " is not dead";
 }
 
+void TmuxBashTestBase::kill_server_expect_gone(pid_t bash, pid_t frost_pid) {
+  Outcome killed = tmux_.command({"kill-server"});
+  EXPECT_EQ(killed.exit_code, 0) << killed;
+  EXPECT_TRUE(janitor_.wait_gone(bash, std::chrono::seconds(30))) << "bash " << bash << " outlived the tmux server";
+  EXPECT_TRUE(janitor_.wait_gone(frost_pid, std::chrono::seconds(30)))
+      << "frost " << frost_pid << " outlived the tmux server";
+}
+
 std::pair<std::string, pid_t> TmuxBashTestBase::melt_in_new_window(pid_t bash) {
   Outcome window = tmux_.command({"new-window", "-P", "-F", "#{pane_id} #{pane_pid}", "-t", "acc", "/usr/bin/env",
                                   frost_home_env(), FROST_CLI_PATH, "melt", "bash", "--shell-job"});

@@ -49,6 +49,9 @@ class TmuxBashTestBase : public AcceptanceTest {
   // frost melt --shell-job in a new window; returns its pane id and frost's pid
   // once bash runs again there (by name: frost's stub is not bash yet), untraced.
   std::pair<std::string, pid_t> melt_in_new_window(pid_t bash);
+  // Ends the tmux server, which hangs up both terminals: bash and the frost
+  // that melted it (melt_in_new_window) must end with it.
+  void kill_server_expect_gone(pid_t bash, pid_t frost_pid);
 
   static constexpr const char* kFirstPane = "acc:0.0";
   Tmux tmux_{dir() / "sock"};  // destroyed before the janitor: kill-server first

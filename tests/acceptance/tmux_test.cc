@@ -53,10 +53,7 @@ TEST_F(TmuxBashTest, InteractiveBashMeltedAsShellJobKeepsItsState) {
   for (const Typed& t : before) EXPECT_TRUE(has_history_entry(screen, t.keys)) << t.keys << " not in:\n" << screen;
 
   // Ending the server hangs up both terminals: bash and frost must end with it.
-  Outcome killed = tmux_.command({"kill-server"});
-  EXPECT_EQ(killed.exit_code, 0) << killed;
-  EXPECT_TRUE(janitor_.wait_gone(bash, seconds(30))) << "bash " << bash << " outlived the tmux server";
-  EXPECT_TRUE(janitor_.wait_gone(frost_pid, seconds(30))) << "frost " << frost_pid << " outlived the tmux server";
+  kill_server_expect_gone(bash, frost_pid);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // After a reboot a persistent process's PID usually belongs to another
 // process: recover then melts it into a new PID namespace in which it has
 // its saved PID (and TIDs) again, and later snapshots keep those ids.
-#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -15,21 +14,6 @@ namespace frost::testing {
 namespace {
 
 const std::string kRewriter = std::string(FROST_PROGRAMS_DIR) + "/st_rewriter";
-
-// A process of ours holding exactly `pid` (clone3 with set_tid), as another
-// program would after a reboot.
-pid_t take_pid(pid_t pid) {
-  clone_args args{};
-  args.exit_signal = SIGCHLD;
-  uint64_t tid = uint64_t(pid);
-  args.set_tid = reinterpret_cast<uint64_t>(&tid);
-  args.set_tid_size = 1;
-  long r = ::syscall(SYS_clone3, &args, CLONE_ARGS_SIZE_VER1);
-  if (r == 0) {
-    for (;;) ::pause();
-  }
-  return pid_t(r);
-}
 
 pid_t own_pid_inside(pid_t host) {
   std::string status = slurp("/proc/" + std::to_string(host) + "/status");
@@ -48,7 +32,7 @@ TEST(PidNamespace, RecoverGivesATakenPidBackInsideANewNamespace) {
   fs::path out = home.path() / "output" / "ns.out";
   ASSERT_TRUE(eventually([&] { return count_lines(out, "READY") == 1; }));
   Reaper::kill_and_reap(saved);  // the crash
-  pid_t squatter = take_pid(saved);
+  pid_t squatter = squat(saved);
   ASSERT_EQ(squatter, saved) << "could not take the PID for the test";
   reaper.add(squatter);
 

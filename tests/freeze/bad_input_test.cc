@@ -11,7 +11,6 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
-#include <linux/sched.h>
 
 #include "harness.h"
 
@@ -175,21 +174,6 @@ TEST(MeltBadInput, TruncatedSnapshot) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(process_state(frozen.pid), 0);
   EXPECT_EQ(store_bytes(frozen.home.path()), before);
-}
-
-// A process of ours at a chosen PID (clone3 with set_tid), pausing.
-pid_t squat(pid_t pid) {
-  clone_args args{};
-  args.exit_signal = SIGCHLD;
-  uint64_t tid = uint64_t(pid);
-  args.set_tid = reinterpret_cast<uint64_t>(&tid);
-  args.set_tid_size = 1;
-  long r = ::syscall(SYS_clone3, &args, sizeof args);
-  if (r == 0) {
-    ::pause();
-    ::_exit(0);
-  }
-  return pid_t(r);
 }
 
 TEST(MeltBadInput, PidTaken) {

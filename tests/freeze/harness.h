@@ -63,5 +63,8 @@ char process_state(pid_t pid);
 int tracer_of(pid_t pid);
 // Running and untouched: not stopped, not traced.
 bool running_untouched(pid_t pid);
+// A child of ours holding exactly `pid` (clone3 with set_tid), pausing until
+// killed, as another program would after a reboot; -1 when the id is taken.
+pid_t squat(pid_t pid);
 
 }  // namespace frost::testing
