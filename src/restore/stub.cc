@@ -16,15 +16,20 @@
 #include <fmt/format.h>
 
 #include "common/kernel_compat.h"
+#include "restore/stub_program.h"
+#include "restore/vfork_clone.h"
 
 namespace frost::restore {
 namespace {
 
 // What the stub reports through its status pipe: the step it reached and errno.
+// The last three are the program's, after exec (stub_program.h).
 enum Step : int {
   kOk = 0, kStepDeathSig, kStepParent, kStepDupHigh, kStepInstall, kStepChdir,
-  kStepSession, kStepTty, kStepRlimit, kStepSigaction,
+  kStepSession, kStepTty, kStepRlimit, kStepSigaction, kStepExec, kStepCloexec, kStepPersonality,
 };
+static_assert(int(kStepSigaction) == int(kStubProgramSigaction) && int(kStepCloexec) == int(kStubProgramCloexec) &&
+              int(kStepPersonality) == int(kStubProgramPersonality));
 
 const char* step_name(int step) {
   switch (step) {
@@ -37,6 +42,9 @@ const char* step_name(int step) {
     case kStepTty: return "taking the terminal's foreground";
     case kStepRlimit: return "restoring resource limits";
     case kStepSigaction: return "restoring signal handlers";
+    case kStepExec: return "starting its program (execveat)";
+    case kStepCloexec: return "marking file descriptors close-on-exec";
+    case kStepPersonality: return "restoring its personality";
     default: return "an unknown step";
   }
 }
@@ -57,10 +65,22 @@ struct KernelSigaction {
   __builtin_unreachable();
 }
 
-// The child's whole life. `high` is scratch the size of fd_from + helpers.
-[[noreturn]] void stub_main(const StubPlan& p, pid_t parent, int status_src, int* high) {
-  uint64_t all = ~0ull;
-  ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, nullptr, sizeof all);
+struct ChildArgs {
+  const StubPlan* plan;
+  pid_t parent;
+  int status_fd;
+  int program_fd;
+  int* high;  // scratch the size of fd_from + helpers
+};
+
+// The child's life until exec, on frost's memory (vfork_clone): raw system
+// calls only, nothing written but `high`.
+[[noreturn]] void stub_main(void* arg) {
+  const ChildArgs& c = *static_cast<const ChildArgs*>(arg);
+  const StubPlan& p = *c.plan;
+  const pid_t parent = c.parent;
+  const int status_src = c.status_fd;
+  int* high = c.high;
   int status_fd = status_src;
   if (::syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) stub_fail(status_fd, kStepDeathSig);
   // Frost may have died before the death signal was armed.
@@ -79,21 +99,26 @@ struct KernelSigaction {
   int status_high = int(::syscall(SYS_fcntl, status_fd, F_DUPFD, top));
   if (status_high < 0) stub_fail(status_fd, kStepDupHigh);
   status_fd = status_high;
+  int program_fd = int(::syscall(SYS_fcntl, c.program_fd, F_DUPFD_CLOEXEC, top));
+  if (program_fd < 0) stub_fail(status_fd, kStepDupHigh);
   ::syscall(SYS_close_range, 0u, unsigned(top - 1), 0u);
+  // Close-on-exec comes after exec, from the program: exec would close them.
   for (size_t i = 0; i < nfds; ++i) {
-    if (::syscall(SYS_dup3, high[i], p.fd_to[i], p.fd_cloexec[i] ? O_CLOEXEC : 0) < 0) stub_fail(status_fd, kStepInstall);
+    if (::syscall(SYS_dup3, high[i], p.fd_to[i], 0) < 0) stub_fail(status_fd, kStepInstall);
   }
   for (size_t j = 0; j < nhelpers; ++j) {
     if (::syscall(SYS_dup3, high[nfds + j], p.helper_base + int(j), 0) < 0) stub_fail(status_fd, kStepInstall);
   }
-  // The status pipe is the last helper; keep it where the helpers are.
+  // The status pipe is the last helper; keep it where the helpers are. The
+  // program goes right above it, and exec closes it.
   if (::syscall(SYS_dup3, status_fd, p.helper_base + int(nhelpers), 0) < 0) stub_fail(status_fd, kStepInstall);
   status_fd = p.helper_base + int(nhelpers);
-  ::syscall(SYS_close_range, unsigned(status_fd + 1), ~0u, 0u);
+  if (::syscall(SYS_dup3, program_fd, status_fd + 1, O_CLOEXEC) < 0) stub_fail(status_fd, kStepInstall);
+  program_fd = status_fd + 1;
+  ::syscall(SYS_close_range, unsigned(program_fd + 1), ~0u, 0u);
 
   if (::syscall(SYS_chdir, p.cwd.c_str()) != 0) stub_fail(status_fd, kStepChdir);
   ::syscall(SYS_umask, p.umask);
-  ::syscall(SYS_personality, p.personality);
 
   switch (p.session) {
     case StubPlan::Session::kKeep: break;
@@ -123,9 +148,11 @@ struct KernelSigaction {
     KernelSigaction k{a.handler, a.flags, a.restorer, a.mask};
     if (::syscall(SYS_rt_sigaction, sig, &k, nullptr, sizeof(uint64_t)) != 0) stub_fail(status_fd, kStepSigaction);
   }
-  Report ok{kOk, 0};
-  (void)::syscall(SYS_write, status_fd, &ok, sizeof ok);
-  for (;;) ::syscall(SYS_pause);
+  // Ignored signals stay ignored across exec; the program restores the rest.
+  static const char* const argv[] = {"frost-stub", nullptr};
+  static const char* const envp[] = {nullptr};
+  ::syscall(SYS_execveat, program_fd, "", argv, envp, AT_EMPTY_PATH);
+  stub_fail(status_fd, kStepExec);
 }
 
 }  // namespace
@@ -144,25 +171,32 @@ Result<Stub> Stub::spawn(const StubPlan& plan) {
   if (::pipe2(status_pipe, O_CLOEXEC) != 0) return Error::io("creating the stub's status pipe");
   UniqueFd status_r(status_pipe[0]), status_w(status_pipe[1]);
   std::vector<int> high(plan.fd_from.size() + plan.helpers.size() + 1);
+  StubProgramPlan program;
+  program.status_fd = plan.helper_base + int(plan.helpers.size());
+  program.personality = plan.personality;
+  for (size_t i = 0; i < plan.fd_to.size(); ++i) {
+    if (plan.fd_cloexec[i]) program.cloexec_fds.push_back(plan.fd_to[i]);
+  }
+  program.sigactions = plan.sigactions.data();
+  FROST_ASSIGN(UniqueFd program_fd, make_stub_program(program));
 
   // Inside a new PID namespace the parent (outside it) shows as 0.
-  pid_t parent = plan.new_pidns ? 0 : ::getpid();
+  ChildArgs child{&plan, plan.new_pidns ? 0 : ::getpid(), status_w.get(), program_fd.get(), high.data()};
   clone_args args{};
   args.exit_signal = SIGCHLD;
   uint64_t tid = uint64_t(plan.pid);
   args.set_tid = reinterpret_cast<uint64_t>(&tid);
   args.set_tid_size = 1;
-  long r = ::syscall(SYS_clone3, &args, CLONE_ARGS_SIZE_VER1);
-  if (r == 0) stub_main(plan, parent, status_w.get(), high.data());
-  if (r < 0) {
-    int err = errno;
+  Result<pid_t> r = vfork_clone(args, stub_main, &child);
+  if (!r.ok()) {
+    int err = r.error().err();
     if (err == EEXIST) return Error(ErrorKind::kExists, fmt::format("PID {} is taken", plan.pid), err);
     if (err == EPERM) {
       return Error::io(fmt::format("creating a process with PID {} needs CAP_CHECKPOINT_RESTORE", plan.pid), err);
     }
     return Error::io(fmt::format("creating a process with PID {}", plan.pid), err);
   }
-  Stub stub{pid_t(r)};
+  Stub stub{*r};
   status_w.reset();
   Report rep{-1, 0};
   ssize_t n;

@@ -2,15 +2,18 @@
 // saved PID (set_tid), which prepares what it can do itself and then waits in
 // pause() for frost to seize it and drive the rest with remote system calls.
 //
-// What the stub does itself, before frost touches it: block every signal,
-// die with frost (PR_SET_PDEATHSIG), put the restored fds and frost's helper
-// fds at their numbers, chdir, umask, personality, session and process group,
-// rlimits, signal dispositions. These are per process and need no memory of
-// the image. Everything that does (mappings, threads, registers) comes later.
+// What the stub does itself, before frost touches it: die with frost
+// (PR_SET_PDEATHSIG), put the restored fds and frost's helper fds at their
+// numbers, chdir, umask, session and process group, rlimits, signal
+// dispositions. These are per process and need no memory of the image.
+// Everything that does (mappings, threads, registers) comes later.
 //
-// The child runs on a copy of frost's memory while other frost threads may
-// hold locks (malloc's), so it makes raw system calls only: everything it
-// needs is laid out in the StubPlan before the clone.
+// It is born sharing frost's memory (vfork_clone) and execs a tiny program
+// (stub_program.h), so a melt never copies frost's page tables, whatever
+// frost holds, and nothing of frost's memory is ever in the new process.
+// Before exec it runs on frost's memory while other frost threads may hold
+// locks (malloc's), so it makes raw system calls only: everything it needs
+// is laid out in the StubPlan before the clone.
 #pragma once
 
 #include <sys/types.h>
