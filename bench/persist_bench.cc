@@ -28,7 +28,8 @@
 // process runs, small and S (<= 20 ms each, S / small <= 1.5); incremental
 // vs full freeze of S (<= 0.1).
 //
-// Snapshots use CaptureOptions::precopy. Melts are lazy (MeltOptions::lazy);
+// Snapshots use CaptureOptions::precopy, and the periodic ones
+// CaptureOptions::background as frostd's timer does. Melts are lazy (MeltOptions::lazy);
 // the page server runs after the time is taken, while the process checks
 // every page (so the check also reads pages that arrive on a fault).
 //
@@ -356,13 +357,15 @@ struct Timed {
   double wall_s = 0;
 };
 
+// periodic: a snapshot of the 1 s cycle, made in the background as frostd's timer makes it.
 Timed capture(pid_t pid, store::Store& store, const std::string& name, dump::CaptureMode mode,
-              std::unique_ptr<dump::DirtyTracker>* tracker) {
+              std::unique_ptr<dump::DirtyTracker>* tracker, bool periodic = false) {
   dump::CaptureOptions co;
   co.name = name;
   co.mode = mode;
   co.tracker = tracker;
   co.precopy = tracker != nullptr && mode == dump::CaptureMode::kSnapshot;
+  co.background = periodic;
   auto t0 = Clock::now();
   Timed t{check(dump::capture(pid, store, co),
                 fmt::format("{} of process {}", mode == dump::CaptureMode::kFreeze ? "freeze" : "snapshot", pid)),
@@ -408,7 +411,7 @@ Window unobserved(Rewriter& rw, int seconds) {
 // the snapshot before, updated.
 Window observed(Rewriter& rw, store::Store& store, std::unique_ptr<dump::DirtyTracker>& tracker, int seconds,
                 Counters* last_snapshot, std::vector<Snap>* snaps, std::vector<Snap>* lead_ins, bool verbose) {
-  Timed lead = capture(rw.pid(), store, "rw", dump::CaptureMode::kSnapshot, &tracker);
+  Timed lead = capture(rw.pid(), store, "rw", dump::CaptureMode::kSnapshot, &tracker, true);
   Window w;
   w.a = rw.stats();
   lead_ins->push_back({lead, w.a.rewrites - last_snapshot->rewrites, w.a.t - last_snapshot->t, w.a.gen_pages});
@@ -417,7 +420,7 @@ Window observed(Rewriter& rw, store::Store& store, std::unique_ptr<dump::DirtyTr
   auto t0 = Clock::now();
   for (int k = 1; k <= seconds; ++k) {
     sleep_until(t0 + std::chrono::seconds(k));
-    Timed c = capture(rw.pid(), store, "rw", dump::CaptureMode::kSnapshot, &tracker);
+    Timed c = capture(rw.pid(), store, "rw", dump::CaptureMode::kSnapshot, &tracker, true);
     w.b = rw.stats();
     if (c.r.parent == 0) fail("a snapshot with the tracker was not incremental");
     snaps->push_back({c, w.b.rewrites - last.rewrites, w.b.t - last.t, w.b.gen_pages});
@@ -730,7 +733,7 @@ int run(int argc, char** argv) {
   fmt::print("process      {} rewriting {} of its pages per second; {} rounds of {} s unobserved + {} s "
              "snapshotted every second; small image {}, {} reps\n",
              size_name(o.size), o.fraction, o.rounds, o.phase_s, o.phase_s, size_name(o.small), o.reps);
-  fmt::print("frost        snapshots with CaptureOptions::precopy; lazy melts (MeltOptions::lazy, then "
+  fmt::print("frost        snapshots with CaptureOptions::precopy (periodic ones ::background); lazy melts (MeltOptions::lazy, then "
              "MeltResult::pager->run())\n\n");
   check_room(o, dir);
   install_rewriter(o.rewriter, dir);

@@ -7,8 +7,20 @@
 
 namespace frost::cli {
 
-ImageState image_state(const store::Store& store, const store::OwnerInfo& owner) {
+ImageState image_state(const store::Store& store, const store::OwnerInfo& owner, const daemon::Registry* registry) {
   ImageState st;
+  if (const daemon::PersistentProcess* e = registry != nullptr ? registry->find(owner.name) : nullptr) {
+    st.persistent = true;
+    st.policy = daemon::policy_name(e->policy);
+    st.every_ms = e->every_ms;
+    st.pid = e->pid;
+    if (e->state == daemon::ProcessState::kFrozen) {
+      st.state = "frozen";
+    } else {
+      st.state = daemon::still_running(e->pid, e->identity) ? "running" : "gone";
+    }
+    return st;
+  }
   if (owner.snapshots.empty()) return st;
   const store::SnapshotInfo& latest = owner.snapshots.back();
   Result<std::vector<uint8_t>> meta = store.read_meta(latest.id);

@@ -14,10 +14,12 @@
 #include <fmt/format.h>
 
 #include "cli/exit_code.h"
+#include "cli/frost_home.h"
 #include "cli/daemon_route.h"
 #include "cli/json_writer.h"
 #include "cli/progress_line.h"
 #include "common/unique_fd.h"
+#include "daemon/registry.h"
 #include "dump/capture.h"
 #include "image/image_codec.h"
 #include "restore/melt.h"
@@ -156,6 +158,20 @@ Result<restore::MeltResult> melt_from_store(const Context& ctx, const MeltArgs& 
   return restore::melt(**store, args.name, options);
 }
 
+// A melt made here, not by frostd: the registry (frostd's, or the file when
+// none runs) learns which process now runs a persistent image, or a later
+// `frost recover` would take the old one for gone and melt a second copy.
+// The melt stands whatever happens: a failure here is a warning.
+void record_melt(const MeltArgs& args, pid_t pid, pid_t ns_pid, uint64_t snapshot, const char* how) {
+  // Most images are not persistent processes: then the store is not opened again.
+  Result<daemon::Registry> registry = daemon::Registry::load(frost_home());
+  if (registry.ok() && registry->find(args.name) == nullptr) return;
+  nlohmann::json req{{"op", "adopt"}, {"name", args.name}, {"pid", pid}, {"snapshot", snapshot}, {"how", how}};
+  if (ns_pid != 0) req["ns_pid"] = ns_pid;
+  Result<nlohmann::json> r = execute(req);
+  if (!r.ok()) print_error("warning: melted, but the registry still names the old process: " + r.error().to_string());
+}
+
 // --- the background page server of a lazy melt ---
 
 // The page server's first words to the CLI, through a pipe: the melt's
@@ -163,7 +179,7 @@ Result<restore::MeltResult> melt_from_store(const Context& ctx, const MeltArgs& 
 struct MeltMessage {
   int32_t ok = 0;
   int32_t kind = 0, err = 0;
-  pid_t pid = 0;
+  pid_t pid = 0, ns_pid = 0;  // ns_pid: inside a new PID namespace, else 0
   int32_t threads = 0;
   uint64_t snapshot = 0, pages = 0, pending = 0;
   double seconds = 0;
@@ -222,6 +238,7 @@ Result<MeltMessage> receive_message(int fd) {
   }
   m.ok = 1;
   m.pid = r->pid;
+  m.ns_pid = r->ns_init != 0 ? r->ns_pid : 0;
   m.threads = r->threads;
   m.snapshot = r->snapshot;
   m.pages = r->pages;
@@ -261,6 +278,7 @@ Result<int> run_lazy_melt(const Context& ctx, const MeltArgs& args) {
   FROST_ASSIGN(MeltMessage m, receive_message(report_r.get()));
   if (!m.ok) return Error(ErrorKind(m.kind), m.message, m.err);
   MeltReport r{m.pid, m.snapshot, m.threads, m.pages, m.pending, m.seconds, server};
+  record_melt(args, m.pid, m.ns_pid, m.snapshot, "lazily, by frost melt");
   print_melt(ctx, args, r, true);
   return kExitOk;
 }
@@ -310,6 +328,8 @@ Result<int> run_melt(const Context& ctx, const MeltArgs& args) {
   }
   MeltReport report = report_of(*r);
   report.pager_pid = ::getpid();
+  record_melt(args, r->pid, r->ns_init != 0 ? r->ns_pid : 0, r->snapshot,
+              args.shell_job ? "a shell job of frost melt" : "by frost melt");
   print_melt(ctx, args, report, options.lazy);
   if (r->pager) {
     Status served = r->pager->run();

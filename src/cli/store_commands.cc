@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/exit_code.h"
+#include "cli/frost_home.h"
 #include "cli/image_state.h"
 #include "cli/json_writer.h"
 #include "cli/text_format.h"
@@ -138,15 +139,19 @@ Result<int> run_stats(const Context& ctx) {
 
 // --- ls -------------------------------------------------------------------------
 
-void print_ls_text(const store::Store& store, const std::vector<OwnerInfo>& owners) {
+void print_ls_text(const store::Store& store, const std::vector<OwnerInfo>& owners, const daemon::Registry* registry) {
   if (owners.empty()) {
     fmt::print("no snapshots in {}\n", store.path());
     return;
   }
   for (const auto& owner : owners) {
     size_t n = owner.snapshots.size();
-    ImageState st = image_state(store, owner);
+    ImageState st = image_state(store, owner, registry);
     std::string process = st.pid > 0 ? fmt::format("pid {} {}, ", st.pid, st.state) : "";
+    if (st.persistent) {
+      process += fmt::format("persistent, {} every {}, ", st.policy,
+                             st.every_ms == 0 ? "never" : fmt::format("{:g} s", double(st.every_ms) / 1000));
+    }
     fmt::print("{}  ({}{} snapshot{}, keeps {})\n", owner.name, process, n, n == 1 ? "" : "s",
                owner.retention);
     Table t({"ID", "PARENT", "CREATED", "PAGES", "WRITTEN", "PINNED"});
@@ -175,13 +180,15 @@ void write_snapshot_json(JsonWriter& j, const SnapshotInfo& s) {
       .end_object();
 }
 
-void print_ls_json(const store::Store& store, const std::vector<OwnerInfo>& owners) {
+void print_ls_json(const store::Store& store, const std::vector<OwnerInfo>& owners, const daemon::Registry* registry) {
   JsonWriter j;
   j.begin_object().field("store", store.path()).key("owners").begin_array();
   for (const auto& owner : owners) {
-    ImageState st = image_state(store, owner);
+    ImageState st = image_state(store, owner, registry);
     j.begin_object().field("name", owner.name).field("retention", owner.retention);
     if (st.pid > 0) j.field("pid", int64_t(st.pid)).field("state", st.state);
+    j.field("persistent", st.persistent);
+    if (st.persistent) j.field("policy", st.policy).field("every_ms", st.every_ms);
     j.key("snapshots").begin_array();
     for (const SnapshotInfo& s : owner.snapshots) write_snapshot_json(j, s);
     j.end_array().end_object();
@@ -201,10 +208,13 @@ Result<int> run_ls(const Context& ctx, const LsOptions& options) {
     std::erase_if(owners, [&](const OwnerInfo& o) { return o.name != options.owner; });
     if (owners.empty()) return Error::not_found("no owner named '" + options.owner + "'");
   }
+  // Read without the store's lock: frostd replaces it whole (atomic_file.h).
+  Result<daemon::Registry> registry = daemon::Registry::load(frost_home());
+  const daemon::Registry* reg = registry.ok() ? &*registry : nullptr;
   if (ctx.json) {
-    print_ls_json(*store, owners);
+    print_ls_json(*store, owners, reg);
   } else {
-    print_ls_text(*store, owners);
+    print_ls_text(*store, owners, reg);
   }
   return kExitOk;
 }

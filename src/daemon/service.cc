@@ -107,6 +107,7 @@ Result<json> Service::handle(const json& req, const Caller& caller, const Progre
     if (op == "resume") return resume(caller);
     if (op == "list") return list(caller);
     if (op == "rm") return remove(req, caller);
+    if (op == "adopt") return adopt(req, caller);
   } catch (const json::exception& e) {
     return Error::invalid(fmt::format("a malformed '{}' request: {}", op, e.what()));
   }
@@ -168,7 +169,8 @@ Result<json> Service::unpersist(const json& req, const Caller& caller) {
 
 // --- snapshots ------------------------------------------------------------------
 
-Result<json> Service::snapshot_entry(PersistentProcess& e, const std::string& kind, const ProgressFn& progress) {
+Result<json> Service::snapshot_entry(PersistentProcess& e, const std::string& kind, const ProgressFn& progress,
+                                     bool periodic) {
   if (serving(e.pid)) {
     // Pages not yet in would be missing from the snapshot.
     return Error(ErrorKind::kBusy, fmt::format("'{}' is still being paged in after its melt; try again shortly", e.name));
@@ -180,6 +182,7 @@ Result<json> Service::snapshot_entry(PersistentProcess& e, const std::string& ki
   opt.progress = progress;
   opt.tracker = options_.daemon ? &rt.tracker : nullptr;
   opt.precopy = kind == "force";
+  opt.background = periodic;
   Result<dump::CaptureResult> r = dump::capture(e.pid, *store_, opt);
   if (!r.ok()) {
     (void)log_.append(e.name, LogRecord{0, "failed", 0, 0, 0, 0, 0, 0, kind + ": " + r.error().to_string()});
@@ -331,9 +334,21 @@ Result<json> Service::melt_entry(PersistentProcess& e, std::optional<store::Snap
     (void)log_.append(e.name, LogRecord{0, "failed", 0, 0, 0, 0, 0, 0, log_kind + ": " + r.error().to_string()});
     return r.error();
   }
+  pid_t pid = r->at("pid").get<pid_t>();
+  pid_t ns_pid = r->value("ns_pid", pid_t(0));
+  FROST_TRY(now_running(e, pid, ns_pid, log_kind,
+                        fmt::format("melted from snapshot {} as pid {}{}{}", r->at("snapshot").get<uint64_t>(), pid,
+                                    ns_pid != 0 ? fmt::format(" (pid {} in a new PID namespace)", ns_pid) : "",
+                                    r->at("lazy").get<bool>() ? " (lazily)" : "")));
+  (*r)["name"] = e.name;
+  return r;
+}
+
+Status Service::now_running(PersistentProcess& e, pid_t pid, pid_t ns_pid, const std::string& log_kind,
+                            const std::string& note) {
   e.state = ProcessState::kRunning;
-  e.pid = r->at("pid").get<pid_t>();
-  e.ns_pid = r->value("ns_pid", pid_t(0));
+  e.pid = pid;
+  e.ns_pid = ns_pid;
   FROST_ASSIGN(e.identity, identify(e.pid));
   FROST_TRY(save_registry());
   Runtime& rt = runtime_[e.name];
@@ -343,12 +358,32 @@ Result<json> Service::melt_entry(PersistentProcess& e, std::optional<store::Snap
   rt.gone_logged = false;
   rt.due = Clock::now() + std::chrono::milliseconds(e.every_ms);
   LogRecord rec{0, log_kind, 0, 0, 0, 0, 0, 0, ""};
-  rec.note = fmt::format("melted from snapshot {} as pid {}{}{}", r->at("snapshot").get<uint64_t>(), e.pid,
-                         r->contains("ns_pid") ? fmt::format(" (pid {} in a new PID namespace)", r->at("ns_pid").get<pid_t>()) : "",
-                         r->at("lazy").get<bool>() ? " (lazily)" : "");
+  rec.note = note;
   (void)log_.append(e.name, rec);
-  (*r)["name"] = e.name;
-  return r;
+  return Status::Ok();
+}
+
+// A melt the CLI made itself (a shell job, or with no frostd running): the
+// registry learns the new process, or `frost recover` would take the old
+// one for gone and melt a second copy.
+Result<json> Service::adopt(const json& req, const Caller& caller) {
+  std::string name = req.at("name").get<std::string>();
+  pid_t pid = req.at("pid").get<pid_t>();
+  pid_t ns_pid = field<pid_t>(req, "ns_pid", 0);
+  PersistentProcess* e = registry_.find(name);
+  if (e == nullptr) return json{{"name", name}, {"adopted", false}};
+  FROST_TRY(may_act(caller, e->uid, fmt::format("'{}'", name)));
+  FROST_ASSIGN(uid_t uid, owner_of(pid));
+  FROST_TRY(may_act(caller, uid, fmt::format("process {}", pid)));
+  if (e->state == ProcessState::kRunning && e->pid != pid && still_running(e->pid, e->identity)) {
+    return Error(ErrorKind::kExists, fmt::format("'{}' is running as pid {}, not {}", name, e->pid, pid));
+  }
+  std::string how = field<std::string>(req, "how", "");
+  FROST_TRY(now_running(*e, pid, ns_pid, "melt",
+                        fmt::format("melted from snapshot {} as pid {}{}{}", field<uint64_t>(req, "snapshot", 0), pid,
+                                    ns_pid != 0 ? fmt::format(" (pid {} in a new PID namespace)", ns_pid) : "",
+                                    how.empty() ? "" : " (" + how + ")")));
+  return json{{"name", name}, {"adopted", true}, {"pid", pid}};
 }
 
 Result<json> Service::melt(const json& req, const Caller& caller, const ProgressFn& progress) {
@@ -514,7 +549,7 @@ void Service::tick_one(PersistentProcess& e, Runtime& rt, Clock::time_point now)
   }
   if (serving(e.pid)) return;  // no snapshot until every page is in
   if (e.policy == Policy::kForce) {
-    (void)snapshot_entry(e, "force", {});
+    (void)snapshot_entry(e, "force", {}, true);
     rt.due = now + every;
     return;
   }
@@ -525,7 +560,7 @@ void Service::tick_one(PersistentProcess& e, Runtime& rt, Clock::time_point now)
   }
   std::optional<std::string> busy = rt.probe.look(e.pid);
   if (!busy) {
-    (void)snapshot_entry(e, "weak", {});
+    (void)snapshot_entry(e, "weak", {}, true);
     rt.looking_since.reset();
     rt.due = now + every;
     return;

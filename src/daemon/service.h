@@ -94,10 +94,16 @@ class Service {
   Result<json> resume(const Caller& caller);
   Result<json> list(const Caller& caller);
   Result<json> remove(const json& req, const Caller& caller);
+  Result<json> adopt(const json& req, const Caller& caller);
 
   // A snapshot of a registered process, logged. kind: weak, force, freeze.
-  Result<json> snapshot_entry(PersistentProcess& e, const std::string& kind, const ProgressFn& progress);
+  // periodic: a timer's snapshot, made in the background (CaptureOptions::background).
+  Result<json> snapshot_entry(PersistentProcess& e, const std::string& kind, const ProgressFn& progress,
+                              bool periodic = false);
   // Melts a registered process (lazily in the daemon) and marks it running.
+  // The entry's process runs again as pid (ns_pid inside a new PID
+  // namespace): recorded, its timers restarted, the melt logged.
+  Status now_running(PersistentProcess& e, pid_t pid, pid_t ns_pid, const std::string& log_kind, const std::string& note);
   Result<json> melt_entry(PersistentProcess& e, std::optional<store::SnapshotId> snapshot, bool eager, bool pidns,
                           const std::string& log_kind, const ProgressFn& progress);
   // Melts on a thread of its own that then serves the pages (lazy), or here (eager).

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "common/cpu_class.h"
+
 #include "dump/dirty_tracker.h"
 #include "dump/memory_dump.h"
 #include "dump/process_state.h"
@@ -202,8 +204,17 @@ Result<std::unique_ptr<DirtyTracker>> tracker_or_reason(pid_t pid, std::string* 
 // Rounds while the process runs: each copies what was written during the
 // one before. They stop when the set no longer shrinks by half, or is small
 // enough that the stopped round will be short anyway.
+// How long a background capture stays in the background.
+constexpr double kBackgroundBudgetMs = 2000;
+
+// Back to normal priority once the budget is spent.
+void check_background_budget(std::optional<CpuClassScope>& cpu, Clock::time_point t0) {
+  if (cpu && ms_since(t0) > kBackgroundBudgetMs) cpu->set(CpuClass::kNormal);
+}
+
 Status precopy_rounds(pid_t pid, store::SnapshotWriter& writer, DirtyTracker& tracker,
-                      std::vector<image::MemoryAreaImage>* seen, PrecopyState* state, CaptureResult* result) {
+                      std::vector<image::MemoryAreaImage>* seen, PrecopyState* state, CaptureResult* result,
+                      std::optional<CpuClassScope>& cpu, Clock::time_point t0) {
   constexpr int kMaxRounds = 4;
   constexpr uint64_t kSmallEnough = 256;
   uint64_t last = UINT64_MAX;
@@ -214,6 +225,7 @@ Status precopy_rounds(pid_t pid, store::SnapshotWriter& writer, DirtyTracker& tr
     for (image::MemoryAreaImage& a : areas) seen->push_back(std::move(a));
     result->precopy_rounds++;
     result->precopy_pages += stats.pages;
+    check_background_budget(cpu, t0);
     // Deferred pages were written all the same: they count toward whether
     // the written set still shrinks.
     uint64_t written = stats.pages + state->deferred;
@@ -226,6 +238,8 @@ Status precopy_rounds(pid_t pid, store::SnapshotWriter& writer, DirtyTracker& tr
 Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const CaptureOptions& options,
                                       CaptureResult result) {
   Clock::time_point t0 = Clock::now();
+  std::optional<CpuClassScope> cpu;
+  if (options.background) cpu.emplace(CpuClass::kBackground);
   const bool precopy = options.precopy && options.tracker != nullptr;
   if (options.tracker != nullptr && *options.tracker != nullptr && (*options.tracker)->pid() != pid) {
     options.tracker->reset();  // another process's (the PID was reused)
@@ -240,7 +254,9 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
     // Rounds on a tracker without a base would copy only what it saw
     // written: start from a fresh one, which copies every area whole.
     options.tracker->reset();
+    if (cpu) cpu->set(CpuClass::kNormal);  // a stop
     Status armed = arm_tracker(pid, options.tracker, &result.stopped_ms);
+    if (cpu) cpu->set(CpuClass::kBackground);
     if (!armed.ok() && armed.error().kind() != ErrorKind::kUnsupported) return armed.error();
     if (!armed.ok()) {
       result.full_copy_reason = armed.error().to_string();
@@ -256,7 +272,7 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   std::vector<image::MemoryAreaImage> copied;
   PrecopyState precopy_state;
   if (precopy_now) {
-    Status pre = precopy_rounds(pid, *writer, **options.tracker, &copied, &precopy_state, &result);
+    Status pre = precopy_rounds(pid, *writer, **options.tracker, &copied, &precopy_state, &result, cpu, t0);
     if (!pre.ok()) {
       // The running process changed under a round (an area unmapped while
       // it was read, as a program starting up does): what was copied cannot
@@ -278,6 +294,8 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   }
 
   Clock::time_point stop = Clock::now();
+  // The pause is everyone's concern: it runs at normal priority.
+  if (cpu) cpu->set(CpuClass::kNormal);
   FROST_ASSIGN(proc::SeizedProcess seized, proc::SeizedProcess::seize(pid));
   if (seized.job_control_stopped()) {
     // Its stop would be lost: a melted process runs. Refuse rather than surprise.
@@ -303,6 +321,8 @@ Result<CaptureResult> capture_checked(pid_t pid, store::Store& store, const Capt
   if (options.mode == CaptureMode::kSnapshot) {
     FROST_TRY(seized.resume());
     result.stopped_ms += ms_since(stop);
+    if (cpu) cpu->set(CpuClass::kBackground);
+    check_background_budget(cpu, t0);
     FROST_TRY(held.store(*writer));
   }
   FROST_TRY(writer->put_meta(image::encode(img)));

@@ -41,6 +41,11 @@ struct CaptureOptions {
   // written set, re-armed, again while it shrinks), then stop it only for
   // the last round. Without a tracker this is ignored.
   bool precopy = false;
+  // Background work (frostd's periodic snapshots): while the process runs,
+  // frost's threads yield the CPU to everyone (common/cpu_class.h); the stop
+  // runs at normal priority. A capture still running after 2 s goes on at
+  // normal priority, so a busy machine delays a snapshot, not forever.
+  bool background = false;
 };
 
 struct CaptureResult {

@@ -30,6 +30,7 @@ void WorkerPool::work() {
     wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
     if (stop_) return;
     seen = generation_;
+    set_cpu_class(class_);
     busy_++;
     while (next_ < n_) {
       size_t i = next_++;
@@ -51,6 +52,7 @@ void WorkerPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
   std::lock_guard batch(batch_mu);
   std::unique_lock lock(mu_);
   fn_ = &fn;
+  class_ = current_cpu_class();
   next_ = 0;
   n_ = n;
   generation_++;

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/cpu_class.h"
+
 namespace frost::store {
 
 class WorkerPool {
@@ -17,7 +19,8 @@ class WorkerPool {
   WorkerPool();
   ~WorkerPool();
   // Runs fn(i) for every i < n, spread over the pool and the calling thread;
-  // returns when all are done.
+  // returns when all are done. The pool's threads run it at the caller's
+  // CPU class (common/cpu_class.h): background work stays background.
   void parallel_for(size_t n, const std::function<void(size_t)>& fn);
   static WorkerPool& shared();
 
@@ -30,6 +33,7 @@ class WorkerPool {
   size_t next_ = 0, n_ = 0, busy_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
+  CpuClass class_ = CpuClass::kNormal;  // the current batch's submitter's
   std::vector<std::thread> threads_;
 };
 

@@ -364,7 +364,9 @@ TEST_F(PersistentTest, FrostRunUnderFrostdSnapshotsAProgramJustStarted) {
   ASSERT_TRUE(frostd_.start());
   for (int i = 0; i < 60 && !HasFailure(); ++i) {
     pid_t pid = run_persistent("sleep-" + std::to_string(i), dir() / "sleep.out", {"/bin/sleep", "100"});
-    if (pid > 0) ASSERT_NO_FATAL_FAILURE(crash(pid));
+    if (pid > 0) {
+      ASSERT_NO_FATAL_FAILURE(crash(pid));
+    }
   }
   EXPECT_TRUE(frostd_.stop());
 }
@@ -379,7 +381,8 @@ class PersistentBashTest : public WithFrostd<TmuxBashTestBase> {};
 // gives a process (frost recover has no terminal to give); recover says so,
 // and the log records it. `frost melt bash --shell-job` in a new window melts
 // its newest snapshot: variables, functions and cwd set before it are there,
-// a variable set after it is not.
+// a variable set after it is not; the registry names the melted bash, so a
+// second recover finds it running.
 TEST_F(PersistentBashTest, InteractiveBashCrashedIsMeltedAsShellJobWithItsState) {
   fs::path work = fs::canonical(dir()) / "workdir-persist";
   fs::create_directories(work);
@@ -435,6 +438,22 @@ TEST_F(PersistentBashTest, InteractiveBashCrashedIsMeltedAsShellJobWithItsState)
   EXPECT_TRUE(has_line(screen, "var-hello42")) << screen;
   EXPECT_TRUE(has_line(screen, "after-[unset]")) << "a variable set after the last snapshot survived:\n" << screen;
   EXPECT_NE(newest, 0u);
+
+  // The registry knows the shell job: recover finds it running and does
+  // not melt a second copy.
+  EXPECT_TRUE(poll_until([&] {
+    std::vector<json> now = log_records("bash");
+    return !now.empty() && now.back().value("kind", "") == "melt";
+  })) << "frost melt --shell-job never told the registry";
+  auto [again, second] = frost_json({"recover"});
+  EXPECT_EQ(again.exit_code, 0) << again;
+  ASSERT_TRUE(second.is_object() && second.contains("running")) << again;
+  EXPECT_EQ(second["running"], json::array({"bash"})) << again;
+  EXPECT_TRUE(second["recovered"].empty()) << again;
+  records = log_records("bash");
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back().value("kind", ""), "melt") << records.back();
+  EXPECT_NE(records.back().value("note", "").find("shell job"), std::string::npos) << records.back();
 
   kill_server_expect_gone(bash, frost_pid);
 }

@@ -83,6 +83,51 @@ TEST(Persistent, RewriterSnapshotsIncrementallyFreezesAndMeltsLazily) {
   EXPECT_TRUE(melt_logged);
 }
 
+// With no frostd, `frost melt` of a persistent process melts it itself and
+// tells the registry: `frost ls` shows the new process, and `frost recover`
+// finds it running rather than melting a second copy.
+TEST(Persistent, MeltWithoutFrostdIsRecordedSoRecoverDoesNotMeltItTwice) {
+  TempDir home;
+  Reaper reaper;
+  pid_t pid = 0;
+  fs::path out = home.path() / "output" / "rw.out";
+  {
+    Frostd d(home.path());
+    ASSERT_TRUE(d.up()) << d.log();
+    pid = run_persistent(home.path(), reaper, {"--name", "rw", "--every", "1s"}, {kRewriter, "16M", "0.02"});
+    ASSERT_GT(pid, 0);
+    ASSERT_TRUE(eventually([&] { return count_lines(out, "READY") == 1; })) << slurp(out);
+    json frozen = frost_json({"freeze", "rw"}, home.path());
+    ASSERT_TRUE(frozen.value("frozen", false)) << frozen.dump();
+    Reaper::kill_and_reap(pid);
+    ASSERT_EQ(d.stop(), 0) << d.log();
+  }
+  ASSERT_FALSE(daemon_answers(home.path()));
+
+  json melted = frost_json({"melt", "rw"}, home.path());
+  ASSERT_EQ(melted.value("pid", 0), pid) << melted.dump();
+  EXPECT_TRUE(rewriter_verifies(pid, out)) << slurp(out);
+  json listed = frost_json({"ls", "--json"}, home.path());
+  bool shown = false;
+  for (const json& p : listed.value("owners", json::array())) {
+    if (p.value("name", "") != "rw") continue;
+    shown = true;
+    EXPECT_EQ(p.value("pid", 0), pid) << p.dump();
+    EXPECT_EQ(p.value("state", ""), "running") << p.dump();
+    EXPECT_TRUE(p.value("persistent", false)) << p.dump();
+    EXPECT_EQ(p.value("every_ms", 0), 1000) << p.dump();
+  }
+  EXPECT_TRUE(shown) << listed.dump();
+  json recovered = frost_json({"recover"}, home.path());
+  EXPECT_EQ(recovered.value("running", json::array()), json::array({"rw"})) << recovered.dump();
+  EXPECT_TRUE(recovered.value("recovered", json::array({"?"})).empty()) << recovered.dump();
+  std::vector<json> log = log_records("rw", home.path());
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.back().value("kind", ""), "melt") << log.back().dump();
+  EXPECT_NE(log.back().value("note", "").find("as pid " + std::to_string(pid)), std::string::npos) << log.back().dump();
+  EXPECT_TRUE(running_untouched(pid));
+}
+
 TEST(Persistent, WeakSkipsABusyProcessAndSnapshotsAnIdleOne) {
   TempDir home;
   Frostd d(home.path());

@@ -132,7 +132,9 @@ TEST_F(StubTest, HasItsPlanAndNothingOfTheMeltingProcess) {
   EXPECT_EQ(fs::read_symlink(fmt::format("/proc/{}/cwd", pid)), "/tmp");
   EXPECT_EQ(status_field(pid, "Umask"), "0027");
   EXPECT_EQ(::getpgid(pid), pid);
-  EXPECT_EQ(process_state(pid), 'S');  // in pause(), waiting to be seized
+  // In pause(), waiting to be seized (it reports just before).
+  for (int i = 0; i < 200 && process_state(pid) != 'S'; ++i) ::usleep(10000);
+  EXPECT_EQ(process_state(pid), 'S');
   stub->kill();
   EXPECT_NE(::kill(pid, 0), 0) << "killed and reaped";
 }
