@@ -1,6 +1,7 @@
 // `frost`: parses the command line and runs one subcommand.
 #include <CLI/CLI.hpp>
 
+#include "cli/attach_command.h"
 #include "cli/command.h"
 #include "cli/exit_code.h"
 #include "cli/persist_commands.h"
@@ -20,6 +21,7 @@ void register_commands(frost::cli::CommandSet& set) {
   frost::cli::add_unpersist_command(set);
   frost::cli::add_log_command(set);
   frost::cli::add_recover_command(set);
+  frost::cli::add_attach_command(set);
   frost::cli::add_hibernate_command(set);
   frost::cli::add_resume_command(set);
   frost::cli::add_ls_command(set);

@@ -59,11 +59,26 @@ ErrorKind kind_of(const std::string& s) {
 
 }  // namespace
 
-Status send_line(int fd, const std::string& text) {
+Status send_line(int fd, const std::string& text, int pass_fd) {
   std::string line = text + "\n";
   size_t done = 0;
   while (done < line.size()) {
-    ssize_t n = ::send(fd, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+    iovec iov{line.data() + done, line.size() - done};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    if (pass_fd >= 0 && done == 0) {
+      // The fd rides on the line's first byte.
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    }
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Error::io("writing to the control socket");
     done += size_t(n);
@@ -71,7 +86,7 @@ Status send_line(int fd, const std::string& text) {
   return Status::Ok();
 }
 
-Result<std::string> read_line(int fd, std::string& buffer) {
+Result<std::string> read_line(int fd, std::string& buffer, UniqueFd* received) {
   for (;;) {
     size_t nl = buffer.find('\n');
     if (nl != std::string::npos) {
@@ -81,8 +96,26 @@ Result<std::string> read_line(int fd, std::string& buffer) {
     }
     if (buffer.size() > (16u << 20)) return Error::invalid("a control message longer than 16 MiB");
     char chunk[65536];
-    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    iovec iov{chunk, sizeof chunk};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
+    for (cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      int got;
+      std::memcpy(&got, CMSG_DATA(c), sizeof got);
+      // One fd is kept when asked for; any other is closed, never leaked.
+      if (received != nullptr && !*received) {
+        *received = UniqueFd(got);
+      } else {
+        ::close(got);
+      }
+    }
     if (n < 0) return Error::io("reading from the control socket");
     if (n == 0) return Error::not_found("the other end closed the control socket");
     buffer.append(chunk, size_t(n));
@@ -125,11 +158,11 @@ std::optional<ControlClient> ControlClient::connect(const std::string& home) {
   return ControlClient(std::move(fd));
 }
 
-Result<json> ControlClient::call(const json& request, const ProgressFn& progress) {
+Result<json> ControlClient::call(const json& request, const ProgressFn& progress, UniqueFd* received) {
   FROST_TRY(send_line(fd_.get(), request.dump()));
   std::string buffer;
   for (;;) {
-    Result<std::string> line = read_line(fd_.get(), buffer);
+    Result<std::string> line = read_line(fd_.get(), buffer, received);
     if (!line.ok()) return Error::io("frostd went away before answering", 0);
     json reply;
     try {

@@ -6,6 +6,8 @@
 //   daemon -> {"progress": {"done": 123, "total": 456}}      (zero or more)
 //   daemon -> {"ok": true, "result": {...}}  or  {"ok": false, "error": "...", "kind": "busy"}
 //
+// {"op": "attach"}'s answer carries a terminal's master fd (SCM_RIGHTS).
+//
 // Any language can script the daemon this way (e.g. `socat`, Python).
 #pragma once
 
@@ -24,10 +26,12 @@ namespace frost::daemon {
 
 std::string socket_path(const std::string& home);
 
-// Writes one line (the text plus '\n').
-Status send_line(int fd, const std::string& text);
-// Reads one line, without the '\n'; kNotFound at a clean end of stream.
-Result<std::string> read_line(int fd, std::string& buffer);
+// Writes one line (the text plus '\n'), passing pass_fd along (SCM_RIGHTS)
+// when it is not -1: how `frost attach` gets a terminal frostd holds.
+Status send_line(int fd, const std::string& text, int pass_fd = -1);
+// Reads one line, without the '\n'; kNotFound at a clean end of stream. A
+// passed fd goes to *received (close-on-exec), or is closed without one.
+Result<std::string> read_line(int fd, std::string& buffer, UniqueFd* received = nullptr);
 
 // The uid of the process at the other end (SO_PEERCRED).
 Result<uid_t> peer_uid(int fd);
@@ -41,8 +45,10 @@ class ControlClient {
  public:
   // nullopt when no daemon answers (no socket, or a stale one).
   static std::optional<ControlClient> connect(const std::string& home);
-  // Sends the request and waits for the final answer; progress lines go to progress.
-  Result<nlohmann::json> call(const nlohmann::json& request, const ProgressFn& progress = {});
+  // Sends the request and waits for the final answer; progress lines go to
+  // progress, an fd passed with the answer to *received.
+  Result<nlohmann::json> call(const nlohmann::json& request, const ProgressFn& progress = {},
+                              UniqueFd* received = nullptr);
 
  private:
   explicit ControlClient(UniqueFd fd) : fd_(std::move(fd)) {}

@@ -43,9 +43,15 @@ void serve_connection(Service& service, UniqueFd conn) {
     (void)send_line(fd, json{{"progress", {{"done", done}, {"total", total}}}}.dump());
   };
   Result<json> result = service.handle(request, Caller{*uid}, progress);
+  // An fd for the client (attach) leaves with the answer and is closed here.
+  UniqueFd pass;
+  if (result.ok() && result->contains("_fd")) {
+    pass = UniqueFd(result->at("_fd").get<int>());
+    result->erase("_fd");
+  }
   json reply = result.ok() ? json{{"ok", true}, {"result", *result}} : reply_for_error(result.error());
   if (!result.ok()) daemon_log(fmt::format("{} (uid {}): {}", request.value("op", std::string("?")), *uid, result.error().to_string()));
-  (void)send_line(conn.get(), reply.dump());
+  (void)send_line(conn.get(), reply.dump(), pass.get());
 }
 
 // Connection threads, joined as they finish and all at the end.

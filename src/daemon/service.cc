@@ -1,5 +1,6 @@
 #include "daemon/service.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,6 +109,7 @@ Result<json> Service::handle(const json& req, const Caller& caller, const Progre
     if (op == "list") return list(caller);
     if (op == "rm") return remove(req, caller);
     if (op == "adopt") return adopt(req, caller);
+    if (op == "attach") return attach(req, caller);
   } catch (const json::exception& e) {
     return Error::invalid(fmt::format("a malformed '{}' request: {}", op, e.what()));
   }
@@ -279,9 +281,11 @@ Result<json> Service::melt_image(const std::string& name, std::optional<store::S
   opt.snapshot = snapshot;
   opt.progress = progress;
   opt.lazy = options_.daemon && !eager;
+  // Only a daemon outlives this request to hold a new terminal.
+  opt.new_terminal = options_.daemon;
   auto summary = [](const restore::MeltResult& r, bool lazy) {
     json j{{"pid", r.pid}, {"snapshot", r.snapshot}, {"threads", r.threads},
-           {"pages", r.pages}, {"seconds", r.seconds}, {"lazy", lazy}};
+           {"pages", r.pages}, {"seconds", r.seconds}, {"lazy", lazy}, {"terminal", bool(r.terminal)}};
     if (r.ns_init != 0) j.update(json{{"pidns", true}, {"ns_pid", r.ns_pid}, {"ns_init", r.ns_init}});
     return j;
   };
@@ -289,7 +293,9 @@ Result<json> Service::melt_image(const std::string& name, std::optional<store::S
     FROST_ASSIGN(restore::MeltResult r, restore::melt(*store_, name, opt));
     children_.insert(r.pid);
     if (r.ns_init != 0) children_.insert(r.ns_init);
-    return summary(r, false);
+    json j = summary(r, false);
+    if (r.terminal) keep_terminal(name, r.pid, std::move(r.terminal));
+    return j;
   }
   // The page server must run on the thread that made the process: the
   // process dies with that thread (parent-death signal) rather than read
@@ -304,11 +310,13 @@ Result<json> Service::melt_image(const std::string& name, std::optional<store::S
     }
     pid_t pid = r->pid;
     std::unique_ptr<lazy::PageServer> pager = std::move(r->pager);
+    json j = summary(*r, pager != nullptr);
+    if (r->terminal) keep_terminal(name, pid, std::move(r->terminal));
     if (pager != nullptr) {
       std::lock_guard<std::mutex> lock(pager_mu_);
       serving_.insert(pid);
     }
-    promise->set_value(summary(*r, pager != nullptr));
+    promise->set_value(j);
     if (pager == nullptr) return;
     Status served = pager->run();
     if (!served.ok()) {
@@ -337,9 +345,10 @@ Result<json> Service::melt_entry(PersistentProcess& e, std::optional<store::Snap
   pid_t pid = r->at("pid").get<pid_t>();
   pid_t ns_pid = r->value("ns_pid", pid_t(0));
   FROST_TRY(now_running(e, pid, ns_pid, log_kind,
-                        fmt::format("melted from snapshot {} as pid {}{}{}", r->at("snapshot").get<uint64_t>(), pid,
+                        fmt::format("melted from snapshot {} as pid {}{}{}{}", r->at("snapshot").get<uint64_t>(), pid,
                                     ns_pid != 0 ? fmt::format(" (pid {} in a new PID namespace)", ns_pid) : "",
-                                    r->at("lazy").get<bool>() ? " (lazily)" : "")));
+                                    r->at("lazy").get<bool>() ? " (lazily)" : "",
+                                    r->value("terminal", false) ? fmt::format("; on a new terminal: frost attach {}", e.name) : "")));
   (*r)["name"] = e.name;
   return r;
 }
@@ -361,6 +370,35 @@ Status Service::now_running(PersistentProcess& e, pid_t pid, pid_t ns_pid, const
   rec.note = note;
   (void)log_.append(e.name, rec);
   return Status::Ok();
+}
+
+void Service::keep_terminal(const std::string& name, pid_t pid, UniqueFd master) {
+  std::lock_guard<std::mutex> lock(terminal_mu_);
+  terminals_[name] = HeldTerminal{std::move(master), pid};
+}
+
+void Service::drop_ended_terminals() {
+  std::lock_guard<std::mutex> lock(terminal_mu_);
+  std::erase_if(terminals_, [](const auto& t) { return ::kill(t.second.pid, 0) != 0 && errno == ESRCH; });
+}
+
+// A copy of the terminal frostd holds for a melted process; the answer
+// carries it as "_fd", which the daemon passes along (SCM_RIGHTS) and closes.
+Result<json> Service::attach(const json& req, const Caller& caller) {
+  std::string name = req.at("name").get<std::string>();
+  if (!options_.daemon) return Error::invalid("frostd is not running: only frostd holds the terminals of what it melted");
+  drop_ended_terminals();
+  std::lock_guard<std::mutex> lock(terminal_mu_);
+  auto it = terminals_.find(name);
+  if (it == terminals_.end()) {
+    return Error::not_found(fmt::format("frostd holds no terminal for '{}' (only a process melted by frostd whose "
+                                        "terminal was gone has one)", name));
+  }
+  FROST_ASSIGN(uid_t uid, owner_of(it->second.pid));
+  FROST_TRY(may_act(caller, uid, fmt::format("'{}'", name)));
+  int copy = ::fcntl(it->second.master.get(), F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return Error::io("copying the terminal");
+  return json{{"name", name}, {"pid", it->second.pid}, {"_fd", copy}};
 }
 
 // A melt the CLI made itself (a shell job, or with no frostd running): the
@@ -579,6 +617,7 @@ std::chrono::milliseconds Service::tick() {
   Clock::time_point now = Clock::now();
   for (PersistentProcess& e : registry_.entries()) tick_one(e, runtime_[e.name], Clock::now());
   reap_children();
+  drop_ended_terminals();
   Clock::time_point next = now + std::chrono::milliseconds(1000);
   for (PersistentProcess& e : registry_.entries()) {
     const Runtime& rt = runtime_[e.name];

@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "daemon/idle_probe.h"
 #include "daemon/registry.h"
 #include "daemon/snapshot_log.h"
@@ -95,15 +96,16 @@ class Service {
   Result<json> list(const Caller& caller);
   Result<json> remove(const json& req, const Caller& caller);
   Result<json> adopt(const json& req, const Caller& caller);
+  Result<json> attach(const json& req, const Caller& caller);
 
   // A snapshot of a registered process, logged. kind: weak, force, freeze.
   // periodic: a timer's snapshot, made in the background (CaptureOptions::background).
   Result<json> snapshot_entry(PersistentProcess& e, const std::string& kind, const ProgressFn& progress,
                               bool periodic = false);
-  // Melts a registered process (lazily in the daemon) and marks it running.
   // The entry's process runs again as pid (ns_pid inside a new PID
   // namespace): recorded, its timers restarted, the melt logged.
   Status now_running(PersistentProcess& e, pid_t pid, pid_t ns_pid, const std::string& log_kind, const std::string& note);
+  // Melts a registered process (lazily in the daemon) and marks it running.
   Result<json> melt_entry(PersistentProcess& e, std::optional<store::SnapshotId> snapshot, bool eager, bool pidns,
                           const std::string& log_kind, const ProgressFn& progress);
   // Melts on a thread of its own that then serves the pages (lazy), or here (eager).
@@ -122,6 +124,18 @@ class Service {
   std::mutex mu_;  // one operation at a time on the store and registry
   std::map<std::string, Runtime> runtime_;
   std::set<pid_t> children_;  // melted by us: reaped when they end
+
+  // The terminals of processes melted here whose own terminal was gone
+  // (MeltOptions::new_terminal), by image name: frostd holds the master
+  // side so the process keeps its terminal; `frost attach` gets a copy.
+  struct HeldTerminal {
+    UniqueFd master;
+    pid_t pid = 0;
+  };
+  void keep_terminal(const std::string& name, pid_t pid, UniqueFd master);
+  void drop_ended_terminals();
+  std::mutex terminal_mu_;
+  std::map<std::string, HeldTerminal> terminals_;
 
   std::mutex pager_mu_;
   std::set<pid_t> serving_;  // processes whose pages are still coming in

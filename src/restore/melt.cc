@@ -18,6 +18,7 @@
 #include "restore/address_space.h"
 #include "restore/lazy_melt.h"
 #include "restore/melt_files.h"
+#include "restore/new_terminal.h"
 #include "restore/page_fill.h"
 #include "restore/pid_namespace.h"
 #include "restore/stub.h"
@@ -81,8 +82,10 @@ Status wait_for_free_ids(const image::ProcessImage& img, std::chrono::millisecon
   return Status::Ok();
 }
 
+// tty_helper: the terminal its terminal fds went to; own_terminal: a new one
+// (new_terminal.h), whose session it leads, rather than the caller's.
 StubPlan make_plan(const image::ProcessImage& img, const std::vector<fds::RestoredFd>& fds,
-                   const MeltFiles& files, int tty_helper) {
+                   const MeltFiles& files, int tty_helper, bool own_terminal) {
   StubPlan p;
   p.pid = img.pid;
   int max_fd = -1;
@@ -97,7 +100,11 @@ StubPlan make_plan(const image::ProcessImage& img, const std::vector<fds::Restor
   p.cwd = img.cwd;
   p.umask = img.umask;
   p.personality = img.personality;
-  if (tty_helper >= 0) {
+  if (tty_helper >= 0 && own_terminal) {
+    p.session = StubPlan::Session::kNewSession;
+    p.foreground_tty = tty_helper;
+    p.controlling_tty = true;
+  } else if (tty_helper >= 0) {
     p.session = StubPlan::Session::kOwnGroup;  // a job in the caller's session
     p.foreground_tty = tty_helper;
   } else if (img.sid == img.pid) {
@@ -209,12 +216,19 @@ Result<MeltResult> melt(store::Store& store, const std::string& name, const Melt
   }
 
   FROST_ASSIGN(MeltFiles files, MeltFiles::open(img));
-  int tty_helper = options.shell_job_tty >= 0 ? files.add_terminal(options.shell_job_tty) : -1;
+  int tty_fd = options.shell_job_tty;
+  std::optional<NewTerminal> terminal;
+  bool uses_terminal = std::any_of(img.fds.begin(), img.fds.end(), [](const image::FdImage& f) { return f.kind == "tty"; });
+  if (tty_fd < 0 && options.new_terminal && uses_terminal) {
+    FROST_ASSIGN(terminal, open_new_terminal(uid_t(img.creds.uids[0])));
+    tty_fd = terminal->slave.get();
+  }
+  int tty_helper = tty_fd >= 0 ? files.add_terminal(tty_fd) : -1;
   fds::RestoreOptions fd_options;
-  fd_options.shell_job_tty = options.shell_job_tty;
+  fd_options.shell_job_tty = tty_fd;
   fd_options.shared_memory = [&files](uint64_t dev, uint64_t inode) { return files.shared_object_by_inode(dev, inode); };
   FROST_ASSIGN(std::vector<fds::RestoredFd> fds, fds::restore_fds(img.fds, fd_options));
-  StubPlan plan = make_plan(img, fds, files, tty_helper);
+  StubPlan plan = make_plan(img, fds, files, tty_helper, terminal.has_value());
   // The stub moves every fd above the highest number in play before placing it.
   struct rlimit nofile {};
   if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
@@ -245,6 +259,7 @@ Result<MeltResult> melt(store::Store& store, const std::string& name, const Melt
     ns->release();
   }
   result.threads = int(img.threads.size());
+  if (terminal) result.terminal = std::move(terminal->master);
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return result;
 }

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "dump/progress.h"
 #include "lazy/page_server.h"
 #include "store/store.h"
@@ -31,6 +32,11 @@ struct MeltOptions {
   std::optional<store::SnapshotId> snapshot;  // default: the newest of the name
   // Terminal fds go to this terminal (the caller's); -1: a terminal fd fails the melt.
   int shell_job_tty = -1;
+  // With no shell_job_tty: terminal fds go to a new pseudo-terminal, of
+  // which the process becomes the session leader, and whose master comes
+  // back in MeltResult::terminal (frostd holds it; `frost attach` connects
+  // a user's terminal to it). Without either, a terminal fd fails the melt.
+  bool new_terminal = false;
   // How long to wait for the saved PID/TIDs to be released (a frozen
   // process's zombie waits for its parent to reap it).
   std::chrono::milliseconds id_wait{10'000};
@@ -56,6 +62,8 @@ struct MeltResult {
   // at once, on the thread that called melt(). Dropping the pager without
   // run() kills the process.
   std::unique_ptr<lazy::PageServer> pager;
+  // MeltOptions::new_terminal and the image had a terminal: its master side.
+  UniqueFd terminal;
 };
 
 Result<MeltResult> melt(store::Store& store, const std::string& name, const MeltOptions& options);

@@ -39,7 +39,7 @@ const char* step_name(int step) {
     case kStepInstall: return "installing file descriptors";
     case kStepChdir: return "changing to the working directory";
     case kStepSession: return "restoring its session and process group";
-    case kStepTty: return "taking the terminal's foreground";
+    case kStepTty: return "taking its terminal (controlling, foreground)";
     case kStepRlimit: return "restoring resource limits";
     case kStepSigaction: return "restoring signal handlers";
     case kStepExec: return "starting its program (execveat)";
@@ -132,6 +132,9 @@ struct ChildArgs {
       // The group may be gone; then the process stays in frost's.
       (void)::syscall(SYS_setpgid, 0, p.pgid);
       break;
+  }
+  if (p.foreground_tty >= 0 && p.controlling_tty) {
+    if (::syscall(SYS_ioctl, p.helper_base + p.foreground_tty, TIOCSCTTY, 0) != 0) stub_fail(status_fd, kStepTty);
   }
   if (p.foreground_tty >= 0) {
     // SIGTTOU is blocked, so a background group may take the foreground.

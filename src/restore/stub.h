@@ -44,6 +44,7 @@ struct StubPlan {
   Session session = Session::kKeep;
   pid_t pgid = 0;                      // kJoinGroup
   int foreground_tty = -1;             // a helper index: make the process the terminal's foreground
+  bool controlling_tty = false;        // and first its controlling terminal (a new session's, kNewSession)
   std::vector<image::Rlimit> rlimits;
   std::array<image::SigactionImage, image::kSignalCount> sigactions{};
 };

@@ -373,7 +373,59 @@ TEST_F(PersistentTest, FrostRunUnderFrostdSnapshotsAProgramJustStarted) {
 
 // --- bash in tmux -------------------------------------------------------------------
 
-class PersistentBashTest : public WithFrostd<TmuxBashTestBase> {};
+class PersistentBashTest : public WithFrostd<TmuxBashTestBase> {
+ protected:
+  // A bash with some state (a variable, a function, a cwd) made persistent
+  // and snapshotted; then frostd and bash crash (SIGKILL), after a variable
+  // was set that no snapshot saw. Returns bash's pid and the newest snapshot.
+  std::pair<pid_t, uint64_t> crash_persistent_bash(const fs::path& work) {
+    fs::create_directories(work);
+    EXPECT_TRUE(frostd_.start());
+    pid_t bash = start_bash();
+    if (HasFailure()) return {0, 0};
+    for (auto [keys, marker] : std::vector<std::pair<std::string, std::string>>{
+             {"FROSTVAR=hello42; echo set-$FROSTVAR", "set-hello42"},
+             {"greet() { echo \"hi-$1\"; }; greet 1", "hi-1"},
+             {"cd " + work.string() + " && echo in-$((2+3))", "in-5"}}) {
+      type_and_wait(kFirstPane, keys, marker);
+    }
+    wait_for_prompt(kFirstPane);
+    auto [persisted, p] = frost_json({"persist", std::to_string(bash), "--name", "bash", "--every", "1s"});
+    EXPECT_EQ(persisted.exit_code, 0) << persisted << frostd_.log();
+    EXPECT_TRUE(wait_for_two_more_snapshots("bash"));
+    EXPECT_TRUE(frostd_.crash());
+    type_and_wait(kFirstPane, "AFTERVAR=lost; echo after-$AFTERVAR", "after-lost");
+    if (HasFailure()) return {0, 0};
+    EXPECT_EQ(::kill(bash, SIGKILL), 0);
+    if (!janitor_.wait_gone(bash, seconds(10))) {
+      // Now and then (1 run in 3 when two other tests run alongside, also at
+      // the commit before issue 4's third session) the tmux server never
+      // reaps the killed bash: a zombie, its parent asleep in poll with no
+      // signal pending, and a SIGCHLD sent by hand makes it reap at once. Its
+      // SIGCHLD went missing; why is not known (docs/PERSISTENCE.md, limits).
+      // Nudge it, and say so, rather than fail on what tmux does.
+      pid_t server = 0;
+      for (const std::string& line : split_lines(slurp(fs::path("/proc") / std::to_string(bash) / "status")))
+        if (line.starts_with("PPid:")) server = pid_t(std::atoi(line.c_str() + 5));
+      std::printf("NOTE: bash %d still unreaped 10 s after SIGKILL (%s); SIGCHLD sent to its parent %d\n", bash,
+                  describe_process(bash).c_str(), server);
+      if (server > 1) ::kill(server, SIGCHLD);
+    }
+    EXPECT_TRUE(janitor_.wait_gone(bash, kConditionTimeout)) << "bash outlived SIGKILL: " << describe_process(bash);
+    wait_pane_dead(kFirstPane);
+    return {bash, check_periodic_snapshots("bash")};
+  }
+
+  // What bash must show after coming back in pane: the state its newest
+  // snapshot saw, and not the variable set after it.
+  void expect_state_of_the_snapshot(const std::string& pane, const fs::path& work) {
+    type_and_wait(pane, "echo \"var-$FROSTVAR\"; greet 2", "hi-2");
+    type_and_wait(pane, "echo \"after-[${AFTERVAR-unset}]\"; echo cwd-$(pwd -P)", "cwd-" + work.string());
+    std::string screen = tmux_.screen(pane);
+    EXPECT_TRUE(has_line(screen, "var-hello42")) << screen;
+    EXPECT_TRUE(has_line(screen, "after-[unset]")) << "a variable set after the last snapshot survived:\n" << screen;
+  }
+};
 
 // An interactive bash in a tmux pane made persistent (frost persist of its
 // pid) and snapshotted every second; crashed. `frost recover` cannot bring
@@ -385,38 +437,8 @@ class PersistentBashTest : public WithFrostd<TmuxBashTestBase> {};
 // second recover finds it running.
 TEST_F(PersistentBashTest, InteractiveBashCrashedIsMeltedAsShellJobWithItsState) {
   fs::path work = fs::canonical(dir()) / "workdir-persist";
-  fs::create_directories(work);
-  ASSERT_TRUE(frostd_.start());
-  pid_t bash = start_bash();
+  auto [bash, newest] = crash_persistent_bash(work);
   ASSERT_FALSE(HasFailure());
-  ASSERT_NO_FATAL_FAILURE(type_and_wait(kFirstPane, "FROSTVAR=hello42; echo set-$FROSTVAR", "set-hello42"));
-  ASSERT_NO_FATAL_FAILURE(type_and_wait(kFirstPane, "greet() { echo \"hi-$1\"; }; greet 1", "hi-1"));
-  ASSERT_NO_FATAL_FAILURE(type_and_wait(kFirstPane, "cd " + work.string() + " && echo in-$((2+3))", "in-5"));
-  ASSERT_NO_FATAL_FAILURE(wait_for_prompt(kFirstPane));
-
-  auto [persisted, p] = frost_json({"persist", std::to_string(bash), "--name", "bash", "--every", "1s"});
-  ASSERT_EQ(persisted.exit_code, 0) << persisted << frostd_.log();
-  ASSERT_TRUE(wait_for_two_more_snapshots("bash"));
-  ASSERT_TRUE(frostd_.crash());
-  ASSERT_NO_FATAL_FAILURE(type_and_wait(kFirstPane, "AFTERVAR=lost; echo after-$AFTERVAR", "after-lost"));
-  ASSERT_EQ(::kill(bash, SIGKILL), 0);
-  if (!janitor_.wait_gone(bash, seconds(10))) {
-    // Now and then (1 run in 3 when two other tests run alongside, also at
-    // the commit before issue 4's third session) the tmux server never
-    // reaps the killed bash: a zombie, its parent asleep in poll with no
-    // signal pending, and a SIGCHLD sent by hand makes it reap at once. Its
-    // SIGCHLD went missing; why is not known (docs/PERSISTENCE.md, limits).
-    // Nudge it, and say so, rather than fail on what tmux does.
-    pid_t server = 0;
-    for (const std::string& line : split_lines(slurp(fs::path("/proc") / std::to_string(bash) / "status")))
-      if (line.starts_with("PPid:")) server = pid_t(std::atoi(line.c_str() + 5));
-    std::printf("NOTE: bash %d still unreaped 10 s after SIGKILL (%s); SIGCHLD sent to its parent %d\n", bash,
-                describe_process(bash).c_str(), server);
-    if (server > 1) ::kill(server, SIGCHLD);
-  }
-  ASSERT_TRUE(janitor_.wait_gone(bash, kConditionTimeout)) << "bash outlived SIGKILL: " << describe_process(bash);
-  ASSERT_NO_FATAL_FAILURE(wait_pane_dead(kFirstPane));
-  const uint64_t newest = check_periodic_snapshots("bash");
 
   auto [r, answer] = frost_json({"recover"});
   EXPECT_NE(r.exit_code, 0) << "frost recover melted a shell without a terminal: " << r;
@@ -431,12 +453,7 @@ TEST_F(PersistentBashTest, InteractiveBashCrashedIsMeltedAsShellJobWithItsState)
 
   auto [pane, frost_pid] = melt_in_new_window(bash);
   ASSERT_FALSE(HasFailure());
-  ASSERT_NO_FATAL_FAILURE(type_and_wait(pane, "echo \"var-$FROSTVAR\"; greet 2", "hi-2"));
-  ASSERT_NO_FATAL_FAILURE(type_and_wait(pane, "echo \"after-[${AFTERVAR-unset}]\"; echo cwd-$(pwd -P)",
-                                        "cwd-" + work.string()));
-  std::string screen = tmux_.screen(pane);
-  EXPECT_TRUE(has_line(screen, "var-hello42")) << screen;
-  EXPECT_TRUE(has_line(screen, "after-[unset]")) << "a variable set after the last snapshot survived:\n" << screen;
+  ASSERT_NO_FATAL_FAILURE(expect_state_of_the_snapshot(pane, work));
   EXPECT_NE(newest, 0u);
 
   // The registry knows the shell job: recover finds it running and does
@@ -456,6 +473,69 @@ TEST_F(PersistentBashTest, InteractiveBashCrashedIsMeltedAsShellJobWithItsState)
   EXPECT_NE(records.back().value("note", "").find("shell job"), std::string::npos) << records.back();
 
   kill_server_expect_gone(bash, frost_pid);
+}
+
+// The same crash, and then a new frostd: `frost recover` melts bash onto a
+// new terminal that frostd holds (its pane died with it), and says so in the
+// log; `frost attach bash` in a new window connects to it, with the state
+// of the newest snapshot. Ctrl-] detaches and bash runs on; attaching again
+// finds it where it was.
+TEST_F(PersistentBashTest, InteractiveBashCrashedIsRecoveredOnANewTerminalAndAttached) {
+  fs::path work = fs::canonical(dir()) / "workdir-attach";
+  auto [bash, newest] = crash_persistent_bash(work);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(frostd_.start());
+
+  auto [r, answer] = frost_json({"recover"});
+  ASSERT_EQ(r.exit_code, 0) << r << frostd_.log();
+  ASSERT_TRUE(answer.is_object() && answer.contains("recovered")) << r;
+  ASSERT_EQ(answer["recovered"].size(), 1u) << r;
+  EXPECT_EQ(answer["recovered"][0].value("pid", 0), bash) << r;
+  EXPECT_TRUE(answer["recovered"][0].value("terminal", false)) << r;
+  janitor_.track(bash);
+  std::vector<json> records = log_records("bash");
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back().value("kind", ""), "recover") << records.back();
+  EXPECT_NE(records.back().value("note", "").find("frost attach bash"), std::string::npos) << records.back();
+  // Its terminal is frostd's pty, a session of its own.
+  std::optional<ProcStat> st = read_proc_stat(bash);
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->ppid, frostd_.pid());
+  std::string tty = fs::read_symlink(fs::path("/proc") / std::to_string(bash) / "fd" / "0").string();
+  EXPECT_TRUE(tty.starts_with("/dev/pts/")) << tty;
+
+  auto attach = [&]() {
+    Outcome window = tmux_.command({"new-window", "-P", "-F", "#{pane_id} #{pane_pid}", "-t", "acc", "/usr/bin/env",
+                                    frost_home_env(), FROST_CLI_PATH, "attach", "bash"});
+    EXPECT_EQ(window.exit_code, 0) << window;
+    std::string pane = window.out.substr(0, window.out.find(' '));
+    pid_t frost_pid = pid_t(std::stol("0" + window.out.substr(window.out.find(' ') + 1)));
+    if (frost_pid > 0) janitor_.track(frost_pid);
+    EXPECT_TRUE(poll_until([&] { return tmux_.screen(pane).find("attached to bash") != std::string::npos; }))
+        << tmux_.screen(pane);
+    return std::pair{pane, frost_pid};
+  };
+  auto [pane, frost_pid] = attach();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_NO_FATAL_FAILURE(expect_state_of_the_snapshot(pane, work));
+  EXPECT_NE(newest, 0u);
+  ASSERT_NO_FATAL_FAILURE(type_and_wait(pane, "LATER=kept; echo later-$LATER", "later-kept"));
+
+  Outcome detach = tmux_.command({"send-keys", "-t", pane, "C-]"});
+  ASSERT_EQ(detach.exit_code, 0) << detach;
+  EXPECT_TRUE(janitor_.wait_gone(frost_pid, kConditionTimeout)) << "frost attach did not end on Ctrl-]";
+  std::optional<ProcStat> after = read_proc_stat(bash);
+  EXPECT_TRUE(after && after->state != 'Z' && after->state != 'T' && after->state != 't' && tracer_of(bash) == 0)
+      << "bash did not run on after the detach: " << describe_process(bash);
+
+  auto [again, again_pid] = attach();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_NO_FATAL_FAILURE(type_and_wait(again, "echo again-$LATER-$FROSTVAR", "again-kept-hello42"));
+  // bash ends (exit): its terminal closes, and so does frost attach.
+  tmux_.command({"send-keys", "-t", again, "exit", "Enter"});
+  EXPECT_TRUE(janitor_.wait_gone(again_pid, kConditionTimeout)) << "frost attach outlived bash";
+  EXPECT_TRUE(janitor_.wait_gone(bash, kConditionTimeout)) << describe_process(bash);
+  EXPECT_TRUE(frostd_.stop());
 }
 
 }  // namespace
