@@ -47,8 +47,6 @@ const char* special_name(image::AreaKind k) {
   return k == image::AreaKind::kVdso ? "[vdso]" : k == image::AreaKind::kVvar ? "[vvar]" : "[vvar_vclock]";
 }
 
-bool overlaps(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1) { return a0 < b1 && b0 < a1; }
-
 bool same_file_as_exe(int fd, pid_t pid) {
   struct stat a {}, b {};
   std::string exe = "/proc/" + std::to_string(pid) + "/exe";

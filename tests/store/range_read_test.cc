@@ -37,7 +37,9 @@ class RangeReadTest : public ::testing::Test {
                    std::pair<uint64_t, uint64_t> removed = {1, 0}) {
     auto w = store_->begin_snapshot("o", parent);
     EXPECT_TRUE(w.ok());
-    if (removed.first <= removed.second) EXPECT_TRUE((*w)->remove_pages(removed.first, removed.second).ok());
+    if (removed.first <= removed.second) {
+      EXPECT_TRUE((*w)->remove_pages(removed.first, removed.second).ok());
+    }
     for (uint64_t v : vpns) EXPECT_TRUE((*w)->put_page(v, page_for(v)).ok());
     auto id = (*w)->commit();
     EXPECT_TRUE(id.ok());
