@@ -47,12 +47,6 @@ const char* special_name(image::AreaKind k) {
   return k == image::AreaKind::kVdso ? "[vdso]" : k == image::AreaKind::kVvar ? "[vvar]" : "[vvar_vclock]";
 }
 
-bool same_file_as_exe(int fd, pid_t pid) {
-  struct stat a {}, b {};
-  std::string exe = "/proc/" + std::to_string(pid) + "/exe";
-  return ::fstat(fd, &a) == 0 && ::stat(exe.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 }  // namespace
 
 // A free range of `size` bytes in both the image's layout and the stub's
@@ -87,23 +81,15 @@ Status AddressSpace::prepare() {
   if (got != window_) return Error::io("mapping the restorer window at the chosen address", EEXIST);
   FROST_TRY(leader_.write(window_, kWindowCode));
   FROST_TRY(leader_.call(SYS_mprotect, long(window_), long(kPage), PROT_READ | PROT_EXEC));
-  // Releases the gadget found in the stub's (frost's) vdso, which moves next.
+  // Releases the gadget found in the stub's vdso, which moves next. (The
+  // stub's program registers no rseq area, so none can vanish under it.)
   leader_.use_gadget(window_);
-
-  // frost's rseq area is about to vanish from under the kernel's updates.
-  FROST_ASSIGN(proc::RseqConfig rseq, proc::get_rseq(leader_.tid()));
-  if (rseq.abi_pointer != 0) {
-    FROST_TRY(leader_.call(SYS_rseq, long(rseq.abi_pointer), long(rseq.abi_size), 1 /*RSEQ_FLAG_UNREGISTER*/,
-                           long(rseq.signature)));
-  }
   FROST_TRY(unmap_stub_areas());
   return move_special_areas();
 }
 
-// The stub is a copy of frost, with as many areas as frost has (thread
-// stacks, the store's buffers...): the gaps between what stays are unmapped
-// a range at a time (munmap skips holes), a few remote calls in all rather
-// than one per area.
+// The stub's program, its stack, anything else exec gave it: the gaps
+// between what stays are unmapped a range at a time (munmap skips holes).
 Status AddressSpace::unmap_stub_areas() {
   FROST_ASSIGN(std::vector<proc::MemoryArea> now, proc::read_maps(leader_.pid()));
   std::vector<std::pair<uint64_t, uint64_t>> keep = {{window_, window_ + window_size_}};
@@ -231,11 +217,9 @@ Status AddressSpace::set_mm_fields() {
   if (sizeof map + auxv.size() * 8 > kScratchSize) return Error::invalid("the image's auxv is too long");
   map.auxv = reinterpret_cast<__u64*>(auxv_at);
   map.auxv_size = uint32_t(auxv.size() * 8);
-  // The kernel refuses a new exe while the old one is still mapped (EBUSY);
-  // when the image runs the very binary the stub inherited from frost, the
-  // link is already right and is left alone.
-  bool same_exe = files_.exe_helper() >= 0 && same_file_as_exe(files_.exe_fd(), leader_.pid());
-  map.exe_fd = files_.exe_helper() >= 0 && !same_exe ? uint32_t(helper_base_ + files_.exe_helper()) : uint32_t(-1);
+  // The stub's exe is its program's memfd, unmapped by now (the kernel
+  // refuses a new exe while the old one is mapped).
+  map.exe_fd = files_.exe_helper() >= 0 ? uint32_t(helper_base_ + files_.exe_helper()) : uint32_t(-1);
   FROST_TRY(leader_.memory().write(scratch(), &map, sizeof map));
   FROST_TRY(leader_.memory().write(auxv_at, auxv.data(), auxv.size() * 8));
   Result<long> r = leader_.call(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, long(scratch()), sizeof map);

@@ -30,7 +30,6 @@ class MeltFiles {
   int area_helper(size_t area_index) const;
   // Helper index of the exe, or -1 when it could not be opened (deleted).
   int exe_helper() const { return exe_helper_; }
-  int exe_fd() const { return exe_helper_ >= 0 ? fds_[exe_helper_].get() : -1; }
   // The memfd of a shared object, for filling it from here.
   int shared_object_fd(uint64_t shared_id) const;
   // The memfd made for the shared object with this saved device and inode, or -1.
